@@ -1,0 +1,169 @@
+"""The Python API: one `Project` whose methods the CLI, tests and notebooks share.
+
+    >>> import fsql                                             # doctest: +SKIP
+    >>> project = fsql.load_project(".")                        # doctest: +SKIP
+    >>> sql = project.training_sql(service="ride_ranking")      # doctest: +SKIP
+    >>> table = project.training_set(service="ride_ranking", spine="spine.parquet")  # doctest: +SKIP
+
+Methods delegate: definitions to `fsql.definitions`, SQL to `fsql.compile`, running to
+`fsql.engines`, files under target/ to `fsql.artifacts`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from fsql import artifacts
+from fsql.compile import CompiledQuery, Spine, compile_training_query, spine_relation
+from fsql.compile.spine import DEFAULT_SPINE_TABLE, DEFAULT_SPINE_TIMESTAMP, SPINE_FILE_SUFFIXES, query_columns
+from fsql.definitions import load_definitions
+from fsql.engines import OfflineEngine, open_engine
+from fsql.errors import CompileError, ProjectError
+from fsql.project import ProjectConfig, load_project_config
+from fsql.spec import Definitions
+
+SpineInput = str | Path | pa.Table | Any  # Any: a pandas DataFrame
+_ARROW_SPINE_NAME = "_fsql_spine"
+
+
+def load_project(
+    project_dir: str | Path = ".",
+    *,
+    target: str | None = None,
+    vars: dict[str, Any] | None = None,
+    profiles_dir: str | Path | None = None,
+) -> Project:
+    """Load a project: its fsql_project.yml, the chosen target, and (lazily) its definitions."""
+    return Project(load_project_config(project_dir, target=target, vars=vars, profiles_dir=profiles_dir))
+
+
+class Project:
+    def __init__(self, config: ProjectConfig) -> None:
+        self.config = config
+
+    @cached_property
+    def definitions(self) -> Definitions:
+        """The checked definitions; reading them raises DefinitionError at the first mistake."""
+        return load_definitions(self.config)
+
+    def validate(self) -> Definitions:
+        """Read and check every definition, and write target/manifest.json."""
+        definitions = self.definitions
+        artifacts.write_manifest(self.config.target_dir, self.config.name, definitions)
+        return definitions
+
+    def compile(
+        self,
+        *,
+        service: str | None = None,
+        features: Sequence[str] | None = None,
+        spine: str = DEFAULT_SPINE_TABLE,
+        spine_timestamp: str = DEFAULT_SPINE_TIMESTAMP,
+        dialect: str | None = None,
+        full_feature_names: bool | None = None,
+    ) -> tuple[CompiledQuery, Path]:
+        """Compile a training query and write it to target/compiled/<dialect>/<name>.sql."""
+        dialect = dialect or self.config.target.dialect
+        relation = spine_relation(str(spine), dialect)
+        compiled = compile_training_query(
+            self.definitions,
+            spine=Spine(relation, spine_timestamp, query_columns(relation)),
+            dialect=dialect,
+            service=service,
+            features=features,
+            full_feature_names=full_feature_names,
+        )
+        path = artifacts.write_sql(self.config.target_dir, "compiled", dialect, compiled.name, compiled.sql)
+        return compiled, path
+
+    def training_sql(self, **kwargs: Any) -> str:
+        """The point-in-time SQL for a service or feature list (see `compile` for arguments)."""
+        return self.compile(**kwargs)[0].sql
+
+    def training_set(
+        self,
+        *,
+        spine: SpineInput,
+        service: str | None = None,
+        features: Sequence[str] | None = None,
+        spine_timestamp: str = DEFAULT_SPINE_TIMESTAMP,
+        full_feature_names: bool | None = None,
+    ) -> pa.Table:
+        """Build a training set on the target's offline engine and return it as arrow.
+
+        Args:
+            spine: a SELECT, a table name, a parquet/CSV path, a pyarrow Table or a
+                pandas DataFrame, holding the join keys, `spine_timestamp` and any labels.
+        """
+        engine = open_engine(self.config.target, self.config.root)
+        try:
+            spine_spec = self._spine(engine, spine, spine_timestamp)
+            compiled = compile_training_query(
+                self.definitions,
+                spine=spine_spec,
+                dialect=engine.dialect,
+                service=service,
+                features=features,
+                full_feature_names=full_feature_names,
+            )
+            path = artifacts.write_sql(self.config.target_dir, "run", engine.dialect, compiled.name, compiled.sql)
+            return engine.query_arrow(compiled.sql, sql_path=self._shown(path), node=compiled.name)
+        finally:
+            engine.close()
+
+    def _spine(self, engine: OfflineEngine, spine: SpineInput, timestamp: str) -> Spine:
+        if not isinstance(spine, str | Path):
+            table = _as_arrow(spine)
+            engine.register_arrow(_ARROW_SPINE_NAME, table)
+            return Spine(spine_relation(_ARROW_SPINE_NAME, engine.dialect), timestamp, tuple(table.column_names))
+        text = str(spine)
+        if text.lower().endswith(SPINE_FILE_SUFFIXES):
+            if not Path(text).exists() and not (self.config.root / text).exists():
+                raise ProjectError(f"spine file '{text}' not found (looked in . and {self.config.root})")
+            text = str(Path(text).resolve()) if Path(text).exists() else text
+        relation = spine_relation(text, engine.dialect)
+        columns = engine.relation_columns(relation.sql(engine.dialect))
+        return Spine(relation, timestamp, columns)
+
+    def _shown(self, path: Path) -> Path:
+        return path.relative_to(self.config.root) if path.is_relative_to(self.config.root) else path
+
+    def seed(self, *, scale: float = 1.0, seed: int = 42) -> dict[str, int]:
+        """Run the project's data generator (`seed:` in fsql_project.yml); returns rows per file."""
+        script = self.config.seed_script
+        if script is None:
+            raise ProjectError("this project has no 'seed:' script in fsql_project.yml")
+        if not script.is_file():
+            raise ProjectError(f"seed script {script} (from 'seed:' in fsql_project.yml) does not exist")
+        module_spec = importlib.util.spec_from_file_location("fsql_project_seed", script)
+        if module_spec is None or module_spec.loader is None:
+            raise ProjectError(f"cannot import seed script {script}")
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        if not hasattr(module, "generate"):
+            raise ProjectError(f"seed script {script} must define generate(project_dir, *, scale, seed)")
+        result: dict[str, int] = module.generate(self.config.root, scale=scale, seed=seed)
+        return result
+
+    def describe(self) -> dict[str, Any]:
+        """Every definition as JSON-ready data (what `fsql ls` shows)."""
+        return artifacts.describe(self.definitions)
+
+
+def _as_arrow(spine: Any) -> pa.Table:
+    if isinstance(spine, pa.Table):
+        return spine
+    if isinstance(spine, pa.RecordBatchReader):
+        return spine.read_all()
+    if type(spine).__module__.startswith("pandas"):
+        return pa.Table.from_pandas(spine, preserve_index=False)
+    raise CompileError(
+        f"a spine must be a SELECT, a table name, a parquet/CSV path, a pyarrow Table or a pandas "
+        f"DataFrame, not {type(spine).__name__}"
+    )

@@ -1,0 +1,102 @@
+"""Artifacts under target/: compiled SQL and manifest.json, each with versioned metadata.
+
+Changing the shape of an artifact is a schema bump of `FSQL_SCHEMA_VERSION`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fsql.errors import scrub_secrets
+from fsql.spec import Definitions
+
+FSQL_SCHEMA_VERSION = "https://fsql.dev/schemas/manifest/v1.json"
+INVOCATION_ID = str(uuid.uuid4())
+
+
+def metadata() -> dict[str, str]:
+    from fsql import __version__
+
+    return {
+        "fsql_schema_version": FSQL_SCHEMA_VERSION,
+        "fsql_version": __version__,
+        "generated_at": datetime.now(UTC).isoformat(),
+        "invocation_id": INVOCATION_ID,
+    }
+
+
+def write_sql(target_dir: Path, kind: str, dialect: str, name: str, sql: str) -> Path:
+    """Write `target/<kind>/<dialect>/<name>.sql` (kind: compiled or run) and return its path."""
+    path = target_dir / kind / dialect / f"{name}.sql"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(scrub_secrets(sql), encoding="utf-8")
+    return path
+
+
+def write_manifest(target_dir: Path, project_name: str, definitions: Definitions) -> Path:
+    """Write target/manifest.json: every definition with where it came from."""
+    path = target_dir / "manifest.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"metadata": metadata(), "project": project_name, **describe(definitions)}
+    path.write_text(scrub_secrets(json.dumps(document, indent=2, default=str)) + "\n", encoding="utf-8")
+    return path
+
+
+def describe(definitions: Definitions) -> dict[str, Any]:
+    """A JSON-ready description of every definition (the manifest and `fsql ls --output json`)."""
+
+    def typename(type_: Any) -> str | None:
+        return type_.value.lower() if type_ is not None else None
+
+    return {
+        "dialect": definitions.dialect,
+        "entities": {
+            e.name: {
+                "join_keys": [{"name": k.name, "type": typename(k.type)} for k in e.join_keys],
+                "description": e.description,
+                "defined_at": str(e.where),
+            }
+            for e in definitions.entities.values()
+        },
+        "sources": {
+            s.name: {
+                "kind": s.kind.value,
+                "location": s.template or s.location,
+                "timestamp": s.timestamp,
+                "created_timestamp": s.created_timestamp,
+                "columns": {c.name: typename(c.type) for c in s.columns},
+                "defined_at": str(s.where),
+            }
+            for s in definitions.sources.values()
+        },
+        "feature_views": {
+            v.name: {
+                "entities": list(v.entities),
+                "join_keys": [k.name for k in v.join_keys],
+                "source": v.source,
+                "ttl": str(v.ttl) if v.ttl else None,
+                "online": v.online,
+                "tags": list(v.tags),
+                "owner": v.owner,
+                "features": {
+                    f.name: {"type": typename(f.type), "expr": f.expression, "description": f.description}
+                    for f in v.features
+                },
+                "defined_at": str(v.where),
+            }
+            for v in definitions.feature_views.values()
+        },
+        "feature_services": {
+            s.name: {
+                "features": [str(r) for r in s.features],
+                "full_feature_names": s.full_feature_names,
+                "description": s.description,
+                "defined_at": str(s.where),
+            }
+            for s in definitions.feature_services.values()
+        },
+    }

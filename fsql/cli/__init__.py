@@ -1,0 +1,12 @@
+"""The `fsql` command line (typer): parse options, call `fsql.api`, render, set the exit code."""
+
+from __future__ import annotations
+
+from fsql.cli.main import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,222 @@
+"""`fsql` commands. Each is thin: options -> `fsql.api.Project` -> rendering -> exit code.
+
+Exit codes: 0 success; 1 the command ran but something failed (a query); 2 it could not
+run (usage, configuration, definitions, unexpected errors).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+from sqlglot.errors import SqlglotError
+
+from fsql import console
+from fsql.api import Project, load_project
+from fsql.cli import options as opt
+from fsql.compile.spine import DEFAULT_SPINE_TABLE, DEFAULT_SPINE_TIMESTAMP
+from fsql.errors import ExecutionError, FsqlError, ProjectError, scrub_secrets
+
+app = typer.Typer(
+    name="fsql",
+    help="Feature definitions in YAML, compiled into point-in-time correct SQL.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+@dataclass
+class GlobalOptions:
+    project_dir: Path
+    target: str | None
+    profiles_dir: Path | None
+    vars: str | None
+    debug: bool
+
+    def project(self) -> Project:
+        return load_project(
+            self.project_dir, target=self.target, vars=_parse_vars(self.vars), profiles_dir=self.profiles_dir
+        )
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    project_dir: opt.ProjectDir = Path("."),
+    target: opt.TargetName = None,
+    profiles_dir: opt.ProfilesDir = None,
+    vars: opt.Vars = None,
+    debug: opt.Debug = False,
+) -> None:
+    ctx.obj = GlobalOptions(project_dir, target, profiles_dir, vars, debug)
+
+
+@contextmanager
+def handled(ctx: typer.Context) -> Iterator[None]:
+    """Turn fsql's errors into one red message and an exit code; tracebacks only with --debug."""
+    debug = ctx.obj.debug if isinstance(ctx.obj, GlobalOptions) else False
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except ExecutionError as exc:
+        _fail(exc, debug, code=1)
+    except (FsqlError, SqlglotError) as exc:
+        _fail(exc, debug, code=2)
+    except Exception as exc:  # an fsql bug: say so, keep the details behind --debug
+        _fail(exc, debug, code=2, prefix="unexpected error (rerun with --debug for a traceback): ")
+
+
+def _fail(exc: BaseException, debug: bool, *, code: int, prefix: str = "") -> None:
+    if debug:
+        console.err.print(scrub_secrets(traceback.format_exc()), markup=False)
+    console.error(scrub_secrets(f"{prefix}{exc}"))
+    raise typer.Exit(code)
+
+
+def _parse_vars(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    from ruamel.yaml import YAML
+
+    try:
+        value = YAML(typ="safe").load(text)
+    except Exception as exc:
+        raise ProjectError(f"--vars is not a YAML mapping: {exc}") from None
+    if not isinstance(value, dict):
+        raise ProjectError("--vars must be a YAML mapping, e.g. '{start_date: 2024-01-01}'")
+    return value
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+@app.command()
+def validate(ctx: typer.Context) -> None:
+    """Parse and check every definition; exit 0, or 2 with the error."""
+    with handled(ctx):
+        project = ctx.obj.project()
+        definitions = project.validate()
+        console.info(
+            f"OK: {len(definitions.entities)} entities, {len(definitions.sources)} sources, "
+            f"{len(definitions.feature_views)} feature views, {len(definitions.feature_services)} feature services "
+            f"in {project.config.root}"
+        )
+
+
+@app.command(name="compile")
+def compile_(
+    ctx: typer.Context,
+    service: opt.Service = None,
+    features: opt.Features = None,
+    spine: opt.SpineArg = None,
+    spine_timestamp: opt.SpineTimestamp = DEFAULT_SPINE_TIMESTAMP,
+    dialect: opt.Dialect = None,
+    full_feature_names: opt.FullFeatureNames = None,
+) -> None:
+    """Print the point-in-time training SQL and write it under target/compiled/<dialect>/."""
+    with handled(ctx):
+        project = ctx.obj.project()
+        compiled, path = project.compile(
+            service=service,
+            features=_split(features),
+            spine=spine or DEFAULT_SPINE_TABLE,
+            spine_timestamp=spine_timestamp,
+            dialect=dialect,
+            full_feature_names=full_feature_names,
+        )
+        typer.echo(compiled.sql, nl=False)
+        console.info(f"wrote {path}")
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    spine: opt.SpineArg = None,
+    out: opt.Out = Path("training_set.parquet"),
+    service: opt.Service = None,
+    features: opt.Features = None,
+    spine_timestamp: opt.SpineTimestamp = DEFAULT_SPINE_TIMESTAMP,
+    full_feature_names: opt.FullFeatureNames = None,
+) -> None:
+    """Build a training set on the target's offline engine and write it as parquet."""
+    import pyarrow.parquet as pq
+
+    with handled(ctx):
+        if not spine:
+            raise ProjectError("fsql train needs --spine: a SELECT, a table name, or a .parquet/.csv path")
+        project = ctx.obj.project()
+        started = time.perf_counter()
+        table = project.training_set(
+            spine=spine,
+            service=service,
+            features=_split(features),
+            spine_timestamp=spine_timestamp,
+            full_feature_names=full_feature_names,
+        )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, out)
+        console.info(
+            f"wrote {out}: {table.num_rows:,} rows x {table.num_columns} columns in "
+            f"{time.perf_counter() - started:.2f} s"
+        )
+
+
+@app.command(name="ls")
+def list_(ctx: typer.Context, output: opt.Output = "table") -> None:
+    """List entities, sources, feature views, features and services."""
+    with handled(ctx):
+        if output not in ("table", "json"):
+            raise ProjectError(f"--output must be 'table' or 'json', not '{output}'")
+        described = ctx.obj.project().describe()
+        if output == "json":
+            typer.echo(json.dumps(described, indent=2))
+        else:
+            _print_tables(described)
+
+
+def _print_tables(described: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console()
+    entities = Table("entity", "join keys", title="Entities", title_justify="left")
+    for name, e in described["entities"].items():
+        entities.add_row(name, ", ".join(f"{k['name']} {k['type']}" for k in e["join_keys"]))
+    sources = Table("source", "kind", "location", "timestamp", "created", title="Sources", title_justify="left")
+    for name, s in described["sources"].items():
+        location = s["location"] if len(s["location"]) < 60 else s["location"][:57] + "..."
+        sources.add_row(name, s["kind"], " ".join(location.split()), s["timestamp"], s["created_timestamp"] or "")
+    views = Table(
+        "feature view", "entities", "source", "ttl", "online", "features", title="Feature views", title_justify="left"
+    )
+    for name, v in described["feature_views"].items():
+        feats = ", ".join(f"{f} {d['type']}" for f, d in v["features"].items())
+        views.add_row(
+            name, ", ".join(v["entities"]), v["source"], v["ttl"] or "-", "yes" if v["online"] else "no", feats
+        )
+    services = Table("feature service", "features", title="Feature services", title_justify="left")
+    for name, s in described["feature_services"].items():
+        services.add_row(name, ", ".join(s["features"]))
+    for table in (entities, sources, views, services):
+        out.print(table)
+
+
+@app.command()
+def seed(ctx: typer.Context, scale: opt.Scale = 1.0, seed: opt.Seed = 42) -> None:
+    """Generate the example project's data with its deterministic generator."""
+    with handled(ctx):
+        started = time.perf_counter()
+        written = ctx.obj.project().seed(scale=scale, seed=seed)
+        for path, rows in written.items():
+            console.info(f"wrote {path}: {rows:,} rows")
+        console.info(f"seeded in {time.perf_counter() - started:.2f} s")

@@ -1,0 +1,45 @@
+"""What every compile pass sees, and the names the generated SQL uses internally."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from fsql.compile.request import FeatureRequest, ViewRequest
+from fsql.compile.spine import Spine
+
+if TYPE_CHECKING:
+    from fsql.compile.strategy import PointInTimeStrategy
+
+SPINE_ALIAS = "spine"
+EVENT_TS = "_fsql_event_ts"
+CREATED_TS = "_fsql_created_ts"
+RESERVED_PREFIX = "_fsql_"
+
+
+@dataclass(frozen=True)
+class CompileContext:
+    request: FeatureRequest
+    spine: Spine
+    dialect: str  # the dialect to emit
+    source_dialect: str  # the dialect the definitions' SQL is written in
+    strategy: PointInTimeStrategy
+
+
+def ident(name: str) -> exp.Identifier:
+    """A quoted identifier: every name fsql emits is quoted by sqlglot, never pasted."""
+    return exp.to_identifier(name, quoted=True)
+
+
+def column(name: str, table: str | None = None) -> exp.Column:
+    return exp.Column(this=ident(name), table=ident(table) if table else None)
+
+
+def rows_cte_name(view: ViewRequest) -> str:
+    return f"{view.view.name}__rows"
+
+
+def spine_ts_of(ctx: CompileContext) -> exp.Column:
+    return column(ctx.spine.timestamp, SPINE_ALIAS)

@@ -1,0 +1,93 @@
+"""The training query, built by an ordered tuple of passes over one sqlglot SELECT.
+
+Each pass takes `(query, ctx)` and returns the query; `PASSES` lists their order. The
+strategy of the dialect decides only how each view is joined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlglot import exp
+
+from fsql.checks import parse_feature_expression
+from fsql.compile.context import CREATED_TS, EVENT_TS, SPINE_ALIAS, CompileContext, column, ident, rows_cte_name
+from fsql.compile.request import ViewRequest
+from fsql.definitions import source_relation
+from fsql.spec import Feature
+
+Pass = Callable[[exp.Select, CompileContext], exp.Select]
+
+
+def add_spine(query: exp.Select, ctx: CompileContext) -> exp.Select:
+    """Start from the spine: every spine row, with all its columns, gives one output row.
+
+    Example:
+        >>> from fsql.compile import example_context
+        >>> add_spine(exp.select(), example_context()).sql("duckdb")
+        'WITH "spine" AS (SELECT * FROM labels) SELECT "spine".* FROM "spine"'
+    """
+    spine = exp.select("*").from_(ctx.spine.relation.copy())
+    query = query.with_(ident(SPINE_ALIAS), as_=spine, copy=False)
+    query.args["with_"].expressions[-1].add_comments([" spine: the rows asked for, each kept once, labels included "])
+    return query.select(exp.Column(this=exp.Star(), table=ident(SPINE_ALIAS)), copy=False).from_(
+        ident(SPINE_ALIAS), copy=False
+    )
+
+
+def add_feature_rows(query: exp.Select, ctx: CompileContext) -> exp.Select:
+    """Add one CTE per view: keys, event/created time and typed features, from its source.
+
+    Rows whose keys or event time are NULL can never match, so they are dropped here.
+
+    Example:
+        >>> from fsql.compile import example_context
+        >>> q = add_feature_rows(exp.select("1"), example_context())
+        >>> q.args["with_"].expressions[0].alias
+        'driver_stats__rows'
+    """
+    for view in ctx.request.views:
+        cte = query.with_(ident(rows_cte_name(view)), as_=feature_rows(view, ctx), copy=False)
+        cte.args["with_"].expressions[-1].add_comments(
+            [f" {view.view.name}: feature rows from source '{view.source.name}' "]
+        )
+    return query
+
+
+def feature_rows(view: ViewRequest, ctx: CompileContext) -> exp.Select:
+    source = view.source
+    keys = [column(k.name) for k in view.view.join_keys]
+    projections: list[exp.Expression] = [*keys, exp.alias_(column(source.timestamp), EVENT_TS, quoted=True)]
+    if source.created_timestamp:
+        projections.append(exp.alias_(column(source.created_timestamp), CREATED_TS, quoted=True))
+    for output in view.features:
+        projections.append(exp.alias_(_typed_feature(output.feature, view, ctx), output.output_name, quoted=True))
+    not_null = [exp.Not(this=exp.Is(this=c.copy(), expression=exp.Null())) for c in [*keys, column(source.timestamp)]]
+    relation = source_relation(source, ctx.source_dialect)
+    return exp.select(*projections).from_(relation).where(exp.and_(*not_null))
+
+
+def _typed_feature(feature: Feature, view: ViewRequest, ctx: CompileContext) -> exp.Expression:
+    expression = parse_feature_expression(feature, view.view, ctx.source_dialect)
+    if isinstance(expression, exp.Column):
+        source_column = view.source.column(expression.name)
+        if source_column is not None and source_column.type == feature.type:
+            return expression
+    return exp.cast(expression, exp.DataType(this=feature.type))
+
+
+def join_point_in_time(query: exp.Select, ctx: CompileContext) -> exp.Select:
+    """Join every view to the spine with the dialect's point-in-time strategy."""
+    for view in ctx.request.views:
+        query = ctx.strategy.join_view(query, view, ctx)
+    return query
+
+
+PASSES: tuple[Pass, ...] = (add_spine, add_feature_rows, join_point_in_time)
+
+
+def run_passes(ctx: CompileContext) -> exp.Select:
+    query = exp.Select()
+    for compile_pass in PASSES:
+        query = compile_pass(query, ctx)
+    return query

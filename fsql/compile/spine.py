@@ -1,0 +1,64 @@
+"""The spine: the rows a training set is asked for (entity keys, a timestamp, labels)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from fsql.errors import CompileError
+
+DEFAULT_SPINE_TABLE = "spine"
+DEFAULT_SPINE_TIMESTAMP = "event_timestamp"
+SPINE_FILE_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".tsv")
+_TABLE_NAME = re.compile(r"^[A-Za-z_][\w$-]*(\.[A-Za-z_][\w$-]*){0,2}$")
+
+
+@dataclass(frozen=True)
+class Spine:
+    """A spine relation, the name of its timestamp column, and its columns when known."""
+
+    relation: exp.Expression
+    timestamp: str = DEFAULT_SPINE_TIMESTAMP
+    columns: tuple[str, ...] | None = None
+
+
+def spine_relation(text: str, dialect: str) -> exp.Expression:
+    """Read a spine given as a SELECT, a parquet/CSV path, or a table name.
+
+    Example:
+        >>> spine_relation("analytics.labels", "duckdb").sql("duckdb")
+        'analytics.labels'
+    """
+    stripped = text.strip()
+    if stripped.lower().endswith(SPINE_FILE_SUFFIXES):
+        if dialect != "duckdb":
+            raise CompileError(
+                f"a spine file ('{stripped}') can only be read by DuckDB; on {dialect}, give a table or a SELECT"
+            )
+        reader = "read_parquet" if stripped.lower().endswith((".parquet", ".pq")) else "read_csv"
+        return exp.Table(this=exp.Anonymous(this=reader, expressions=[exp.Literal.string(stripped)]))
+    if _TABLE_NAME.match(stripped):
+        return exp.to_table(stripped, dialect=dialect)
+    try:
+        statements = sqlglot.parse(stripped, read=dialect)
+    except ParseError as exc:
+        raise CompileError(f"the spine is neither a table name, a .parquet/.csv path nor valid SQL: {exc}") from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise CompileError("a spine given as SQL must be exactly one SELECT query")
+    return statements[0].subquery()
+
+
+def query_columns(relation: exp.Expression) -> tuple[str, ...] | None:
+    """The output columns of a spine SELECT when they can be read off it, else None."""
+    if not isinstance(relation, exp.Subquery) or not isinstance(relation.this, exp.Query):
+        return None
+    names = []
+    for projection in relation.this.selects:
+        if isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and projection.is_star):
+            return None
+        names.append(projection.alias_or_name)
+    return tuple(names)

@@ -1,0 +1,49 @@
+"""Engines run SQL they are handed and load data; they build no SQL of their own.
+
+`open_engine(target, root)` picks the engine for a target's offline URL. Drivers are
+imported lazily inside each engine module, so `fsql --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import pyarrow as pa
+
+from fsql.errors import ProjectError
+from fsql.project import Target
+
+
+class OfflineEngine(Protocol):
+    dialect: str
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        """Make an arrow table readable as `name` in SQL run by this engine."""
+
+    def relation_columns(self, relation_sql: str) -> tuple[str, ...]:
+        """The output columns of a relation (a table name, a file scan or a subquery)."""
+
+    def query_arrow(self, sql: str, *, sql_path: Path | None = None, node: str | None = None) -> pa.Table:
+        """Run one query and return its result."""
+
+    def execute(self, sql: str) -> None:
+        """Run a statement whose result is not wanted."""
+
+    def close(self) -> None: ...
+
+
+def open_engine(target: Target, root: Path) -> OfflineEngine:
+    """Open the offline engine of a target.
+
+    Raises:
+        ProjectError: no engine exists here for the target's dialect.
+    """
+    if target.dialect == "duckdb":
+        from fsql.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine(target.offline_url, root=root)
+    raise ProjectError(
+        f"target '{target.name}': fsql cannot run queries on {target.dialect} yet; compile the SQL with "
+        f"`fsql compile --dialect {target.dialect}` and run it there, or use a duckdb target"
+    )

@@ -1,0 +1,59 @@
+"""The embedded DuckDB engine: runs compiled SQL, returns arrow.
+
+Every session runs with TimeZone 'UTC' (so naive timestamps compare as UTC instants) and
+with file_search_path at the project root (so relative file paths in sources resolve the
+same wherever fsql is started).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy.engine import make_url
+
+from fsql.errors import ExecutionError, ProjectError
+
+
+class DuckDBEngine:
+    dialect = "duckdb"
+
+    def __init__(self, url: str, *, root: Path) -> None:
+        import duckdb
+
+        self._duckdb = duckdb
+        database = make_url(url).database or ":memory:"
+        if database != ":memory:":
+            path = Path(database)
+            path = path if path.is_absolute() else root / path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            database = str(path)
+        try:
+            self.connection = duckdb.connect(database)
+        except duckdb.Error as exc:
+            raise ProjectError(f"cannot open DuckDB database {database}: {exc}") from None
+        self.connection.execute("SET TimeZone = 'UTC'")
+        self.connection.execute("SET file_search_path = ?", [str(root)])
+
+    def register_arrow(self, name: str, table: Any) -> None:
+        self.connection.register(name, table)
+
+    def relation_columns(self, relation_sql: str) -> tuple[str, ...]:
+        result = self.query_arrow(f"SELECT * FROM {relation_sql} LIMIT 0")
+        return tuple(result.column_names)
+
+    def query_arrow(self, sql: str, *, sql_path: Path | None = None, node: str | None = None) -> pa.Table:
+        try:
+            return self.connection.sql(sql).to_arrow_table()
+        except self._duckdb.Error as exc:
+            raise ExecutionError(f"DuckDB failed: {exc}", node=node, sql_path=sql_path) from None
+
+    def execute(self, sql: str) -> None:
+        try:
+            self.connection.execute(sql).fetchall()
+        except self._duckdb.Error as exc:
+            raise ExecutionError(f"DuckDB failed: {exc}") from None
+
+    def close(self) -> None:
+        self.connection.close()

@@ -1,0 +1,94 @@
+"""The one error root fsql raises, and its few kinds.
+
+Every message names the thing, where it is and what to do. The CLI catches `FsqlError`
+alone; tests match on the subclass.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+_SECRET_ENV_PREFIX = "FSQL_ENV_SECRET_"
+_registered_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a value (a profile password, say) that must never appear in output."""
+    if value and len(value) >= 3:
+        _registered_secrets.add(value)
+
+
+def scrub_secrets(text: str) -> str:
+    """Replace every known secret in `text` with '*****'.
+
+    Secrets are the values of `FSQL_ENV_SECRET_*` environment variables and the
+    passwords read from profiles.
+    """
+    secrets = set(_registered_secrets)
+    secrets.update(v for k, v in os.environ.items() if k.startswith(_SECRET_ENV_PREFIX) and v)
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "*****")
+    return text
+
+
+class FsqlError(Exception):
+    """The root of every error fsql raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub_secrets(message))
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ProjectError(FsqlError):
+    """The project file, the profiles or the command line are wrong."""
+
+
+class DefinitionError(FsqlError):
+    """A YAML definition or a template is wrong; carries where."""
+
+    def __init__(
+        self, message: str, *, path: Path | str | None = None, line: int | None = None, col: int | None = None
+    ) -> None:
+        self.path = Path(path) if path is not None else None
+        self.line = line
+        self.col = col
+        super().__init__(f"{format_location(path, line, col)}: {message}" if path else message)
+
+
+class CompileError(FsqlError):
+    """The definitions are valid but the request cannot be compiled."""
+
+
+class ExecutionError(FsqlError):
+    """The engine refused or failed to run SQL fsql handed it."""
+
+    def __init__(self, message: str, *, node: str | None = None, sql_path: Path | str | None = None) -> None:
+        self.node = node
+        self.sql_path = Path(sql_path) if sql_path is not None else None
+        where = f" (see {sql_path})" if sql_path else ""
+        super().__init__(f"{message}{where}")
+
+
+class SelectionError(FsqlError):
+    """A selection names nothing that exists."""
+
+
+def format_location(path: Path | str | None, line: int | None = None, col: int | None = None) -> str:
+    """Format `path:line:col`, leaving out what is unknown."""
+    text = str(path) if path is not None else "<unknown>"
+    if line is not None:
+        text += f":{line}"
+        if col is not None:
+            text += f":{col}"
+    return text
+
+
+def did_you_mean(word: str, candidates: list[str] | set[str] | tuple[str, ...]) -> str:
+    """Return ' Did you mean 'x'?' for the closest candidate, or ''."""
+    matches = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    return f" Did you mean '{matches[0]}'?" if matches else ""

@@ -1,0 +1,124 @@
+"""The typed model of a project's definitions: what the YAML says, checked and resolved.
+
+Objects are frozen; `where` records the file and line each came from, for messages.
+The model knows no dialect and no connection.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlglot import exp
+
+from fsql.durations import Duration
+from fsql.yamlfile import Where
+
+_NOWHERE = Where(Path("<memory>"))
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: exp.DataType.Type | None  # None: inferred from a query, type unknown
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    join_keys: tuple[Column, ...]
+    description: str = ""
+    where: Where = field(default=_NOWHERE, compare=False)
+
+
+class SourceKind(enum.Enum):
+    TABLE = "table"
+    FILE = "file"
+    SQL = "sql"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A relation of feature rows: a table, a parquet/CSV file, or SQL (inline or templated)."""
+
+    name: str
+    kind: SourceKind
+    # table: the table name as written; file: the path relative to the project; sql: the rendered query.
+    location: str
+    timestamp: str
+    created_timestamp: str | None
+    # The columns the source is known to have; empty when they cannot be known.
+    columns: tuple[Column, ...]
+    description: str = ""
+    template: str | None = None
+    where: Where = field(default=_NOWHERE, compare=False)
+    # Where the SQL text starts (the template file, or the YAML line of `sql:`).
+    sql_where: Where | None = field(default=None, compare=False)
+
+    @property
+    def file_format(self) -> str:
+        return "csv" if self.location.lower().endswith((".csv", ".csv.gz", ".tsv")) else "parquet"
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    type: exp.DataType.Type
+    expression: str  # SQL over the source's columns, in the project's dialect
+    description: str = ""
+    where: Where = field(default=_NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class FeatureView:
+    name: str
+    entities: tuple[str, ...]
+    join_keys: tuple[Column, ...]  # the entities' keys, in order
+    source: str
+    ttl: Duration | None
+    features: tuple[Feature, ...]
+    online: bool = False
+    tags: tuple[str, ...] = ()
+    owner: str = ""
+    description: str = ""
+    where: Where = field(default=_NOWHERE, compare=False)
+
+    def feature(self, name: str) -> Feature | None:
+        return next((f for f in self.features if f.name == name), None)
+
+
+@dataclass(frozen=True)
+class FeatureRef:
+    """`view:feature`, or a whole view when `feature` is None."""
+
+    view: str
+    feature: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.view}:{self.feature}" if self.feature else self.view
+
+
+@dataclass(frozen=True)
+class FeatureService:
+    name: str
+    features: tuple[FeatureRef, ...]
+    full_feature_names: bool = False
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    owner: str = ""
+    where: Where = field(default=_NOWHERE, compare=False)
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """Everything a project defines, by name."""
+
+    dialect: str  # the dialect source SQL and feature expressions are written in
+    entities: dict[str, Entity]
+    sources: dict[str, Source]
+    feature_views: dict[str, FeatureView]
+    feature_services: dict[str, FeatureService]
