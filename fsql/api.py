@@ -1,9 +1,9 @@
 """The Python API: one `Project` whose methods the CLI, tests and notebooks share.
 
-    >>> import fsql                                             # doctest: +SKIP
-    >>> project = fsql.load_project(".")                        # doctest: +SKIP
-    >>> sql = project.training_sql(service="ride_ranking")      # doctest: +SKIP
-    >>> table = project.training_set(service="ride_ranking", spine="spine.parquet")  # doctest: +SKIP
+    import fsql
+    project = fsql.load_project(".")
+    sql = project.training_sql(service="ride_acceptance")
+    table = project.training_set(service="ride_acceptance", spine="data/ride_requests.parquet")
 
 Methods delegate: definitions to `fsql.definitions`, SQL to `fsql.compile`, running to
 `fsql.engines`, files under target/ to `fsql.artifacts`.
@@ -111,11 +111,28 @@ class Project:
                 service=service,
                 features=features,
                 full_feature_names=full_feature_names,
+                file_root=self.config.root,
             )
             path = artifacts.write_sql(self.config.target_dir, "run", engine.dialect, compiled.name, compiled.sql)
             return engine.query_arrow(compiled.sql, sql_path=self._shown(path), node=compiled.name)
         finally:
             engine.close()
+
+    def write_training_set(self, *, out: Path | None = None, **kwargs: Any) -> tuple[Path, pa.Table]:
+        """Build a training set (see `training_set`) and write it as parquet.
+
+        Returns:
+            The path written (default: target/training/<name>.parquet) and the table.
+        """
+        import pyarrow.parquet as pq
+
+        table = self.training_set(**kwargs)
+        if out is None:
+            name = kwargs.get("service") or "features"
+            out = self.config.target_dir / "training" / f"{name}.parquet"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, out)
+        return out, table
 
     def _spine(self, engine: OfflineEngine, spine: SpineInput, timestamp: str) -> Spine:
         if not isinstance(spine, str | Path):

@@ -227,8 +227,9 @@ def source_relation(source: Source, dialect: str) -> exp.Expression:
     if source.kind is SourceKind.TABLE:
         return exp.to_table(source.location, dialect=dialect)
     if source.kind is SourceKind.FILE:
-        reader = "read_csv" if source.file_format == "csv" else "read_parquet"
-        return exp.Table(this=exp.Anonymous(this=reader, expressions=[exp.Literal.string(source.location)]))
+        path = exp.Literal.string(source.location)
+        scan = exp.ReadCSV(this=path) if source.file_format == "csv" else exp.ReadParquet(expressions=[path])
+        return exp.Table(this=scan)
     return sqlglot.parse_one(source.location, read=dialect).subquery()
 
 

@@ -142,29 +142,26 @@ def compile_(
 def train(
     ctx: typer.Context,
     spine: opt.SpineArg = None,
-    out: opt.Out = Path("training_set.parquet"),
+    out: opt.Out = None,
     service: opt.Service = None,
     features: opt.Features = None,
     spine_timestamp: opt.SpineTimestamp = DEFAULT_SPINE_TIMESTAMP,
     full_feature_names: opt.FullFeatureNames = None,
 ) -> None:
     """Build a training set on the target's offline engine and write it as parquet."""
-    import pyarrow.parquet as pq
-
     with handled(ctx):
         if not spine:
             raise ProjectError("fsql train needs --spine: a SELECT, a table name, or a .parquet/.csv path")
         project = ctx.obj.project()
         started = time.perf_counter()
-        table = project.training_set(
+        out, table = project.write_training_set(
+            out=out,
             spine=spine,
             service=service,
             features=_split(features),
             spine_timestamp=spine_timestamp,
             full_feature_names=full_feature_names,
         )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, out)
         console.info(
             f"wrote {out}: {table.num_rows:,} rows x {table.num_columns} columns in "
             f"{time.perf_counter() - started:.2f} s"

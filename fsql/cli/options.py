@@ -38,6 +38,8 @@ FullFeatureNames = Annotated[
     typer.Option("--full-feature-names/--short-feature-names", help="Name outputs view__feature.", show_default=False),
 ]
 Output = Annotated[str, typer.Option("--output", "-o", help="table or json.")]
-Out = Annotated[Path, typer.Option("--out", help="Parquet file to write.")]
+Out = Annotated[
+    Path | None, typer.Option("--out", help="Parquet file to write (default: target/training/<service>.parquet).")
+]
 Scale = Annotated[float, typer.Option("--scale", help="Data size multiplier (1 = a few seconds).")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same data.")]

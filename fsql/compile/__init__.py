@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
@@ -40,6 +41,7 @@ def compile_training_query(
     service: str | None = None,
     features: Sequence[str] | None = None,
     full_feature_names: bool | None = None,
+    file_root: Path | None = None,
 ) -> CompiledQuery:
     """Compile the point-in-time training query for a service or a feature list.
 
@@ -50,6 +52,8 @@ def compile_training_query(
         service: a feature service name; or
         features: a list of `view` or `view:feature`.
         full_feature_names: name outputs `view__feature` (default: the service's setting).
+        file_root: make relative file paths absolute under this directory (for SQL run by
+            fsql); by default they stay relative to the project directory.
 
     Returns:
         The SQL with its name, dialect and strategy.
@@ -61,12 +65,13 @@ def compile_training_query(
     request = resolve_features(definitions, service=service, features=features, full_feature_names=full_feature_names)
     _check_spine(spine, request)
     strategy = strategy_for(dialect)
-    ctx = CompileContext(request, spine, dialect, definitions.dialect, strategy)
+    ctx = CompileContext(request, spine, dialect, definitions.dialect, strategy, file_root)
     query = run_passes(ctx)
     header = [
         f"fsql point-in-time training query: {request.name}",
         f"dialect {dialect}, strategy {strategy.name}; run it in a session whose time zone is UTC",
-        "(naive timestamps are read as UTC). Features: " + ", ".join(request.output_names),
+        "(naive timestamps are read as UTC); relative file paths are relative to the project directory.",
+        "Features: " + ", ".join(request.output_names),
     ]
     return CompiledQuery(request.name, dialect, strategy.name, render(query, dialect, header), request)
 

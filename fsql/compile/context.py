@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
@@ -26,6 +27,7 @@ class CompileContext:
     dialect: str  # the dialect to emit
     source_dialect: str  # the dialect the definitions' SQL is written in
     strategy: PointInTimeStrategy
+    file_root: Path | None = None  # anchor relative file paths here (for SQL fsql runs itself)
 
 
 def ident(name: str) -> exp.Identifier:

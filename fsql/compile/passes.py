@@ -12,6 +12,7 @@ from sqlglot import exp
 
 from fsql.checks import parse_feature_expression
 from fsql.compile.context import CREATED_TS, EVENT_TS, SPINE_ALIAS, CompileContext, column, ident, rows_cte_name
+from fsql.compile.paths import anchor_file_paths
 from fsql.compile.request import ViewRequest
 from fsql.definitions import source_relation
 from fsql.spec import Feature
@@ -24,7 +25,7 @@ def add_spine(query: exp.Select, ctx: CompileContext) -> exp.Select:
 
     Example:
         >>> from fsql.compile import example_context
-        >>> add_spine(exp.select(), example_context()).sql("duckdb")
+        >>> add_spine(exp.Select(), example_context()).sql("duckdb", comments=False)
         'WITH "spine" AS (SELECT * FROM labels) SELECT "spine".* FROM "spine"'
     """
     spine = exp.select("*").from_(ctx.spine.relation.copy())
@@ -69,6 +70,8 @@ def feature_rows(view: ViewRequest, ctx: CompileContext) -> exp.Select:
 
 def _typed_feature(feature: Feature, view: ViewRequest, ctx: CompileContext) -> exp.Expression:
     expression = parse_feature_expression(feature, view.view, ctx.source_dialect)
+    for read in expression.find_all(exp.Column):
+        read.this.set("quoted", True)
     if isinstance(expression, exp.Column):
         source_column = view.source.column(expression.name)
         if source_column is not None and source_column.type == feature.type:
@@ -83,7 +86,14 @@ def join_point_in_time(query: exp.Select, ctx: CompileContext) -> exp.Select:
     return query
 
 
-PASSES: tuple[Pass, ...] = (add_spine, add_feature_rows, join_point_in_time)
+def anchor_paths(query: exp.Select, ctx: CompileContext) -> exp.Select:
+    """Make relative file paths absolute under the project root, when asked to."""
+    if ctx.file_root is not None:
+        anchor_file_paths(query, ctx.file_root)
+    return query
+
+
+PASSES: tuple[Pass, ...] = (add_spine, add_feature_rows, join_point_in_time, anchor_paths)
 
 
 def run_passes(ctx: CompileContext) -> exp.Select:

@@ -39,8 +39,9 @@ def spine_relation(text: str, dialect: str) -> exp.Expression:
             raise CompileError(
                 f"a spine file ('{stripped}') can only be read by DuckDB; on {dialect}, give a table or a SELECT"
             )
-        reader = "read_parquet" if stripped.lower().endswith((".parquet", ".pq")) else "read_csv"
-        return exp.Table(this=exp.Anonymous(this=reader, expressions=[exp.Literal.string(stripped)]))
+        path = exp.Literal.string(stripped)
+        parquet = stripped.lower().endswith((".parquet", ".pq"))
+        return exp.Table(this=exp.ReadParquet(expressions=[path]) if parquet else exp.ReadCSV(this=path))
     if _TABLE_NAME.match(stripped):
         return exp.to_table(stripped, dialect=dialect)
     try:
