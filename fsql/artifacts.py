@@ -66,6 +66,7 @@ def describe(definitions: Definitions) -> dict[str, Any]:
             s.name: {
                 "kind": s.kind.value,
                 "location": s.template or s.location,
+                "template": s.template,
                 "timestamp": s.timestamp,
                 "created_timestamp": s.created_timestamp,
                 "columns": {c.name: typename(c.type) for c in s.columns},

@@ -185,27 +185,27 @@ def _print_tables(described: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    out = Console()
-    entities = Table("entity", "join keys", title="Entities", title_justify="left")
+    def table(title: str, *columns: str) -> Table:
+        return Table(*columns, title=title, title_justify="left", title_style="bold")
+
+    entities = table("Entities", "entity", "join keys")
     for name, e in described["entities"].items():
-        entities.add_row(name, ", ".join(f"{k['name']} {k['type']}" for k in e["join_keys"]))
-    sources = Table("source", "kind", "location", "timestamp", "created", title="Sources", title_justify="left")
+        entities.add_row(name, ", ".join(f"{k['name']} ({k['type']})" for k in e["join_keys"]))
+    sources = table("Sources", "source", "kind", "reads", "timestamp", "created")
     for name, s in described["sources"].items():
-        location = s["location"] if len(s["location"]) < 60 else s["location"][:57] + "..."
-        sources.add_row(name, s["kind"], " ".join(location.split()), s["timestamp"], s["created_timestamp"] or "")
-    views = Table(
-        "feature view", "entities", "source", "ttl", "online", "features", title="Feature views", title_justify="left"
-    )
-    for name, v in described["feature_views"].items():
-        feats = ", ".join(f"{f} {d['type']}" for f, d in v["features"].items())
-        views.add_row(
-            name, ", ".join(v["entities"]), v["source"], v["ttl"] or "-", "yes" if v["online"] else "no", feats
-        )
-    services = Table("feature service", "features", title="Feature services", title_justify="left")
+        reads = s["location"] if s["kind"] != "sql" or s["template"] else f"inline SQL ({s['defined_at']})"
+        sources.add_row(name, s["kind"], reads, s["timestamp"], s["created_timestamp"] or "")
+    features = table("Features", "feature view", "feature", "type", "entities", "ttl", "online")
+    for view_name, v in described["feature_views"].items():
+        for feature, d in v["features"].items():
+            online = "yes" if v["online"] else "no"
+            features.add_row(view_name, feature, d["type"], ", ".join(v["entities"]), v["ttl"] or "-", online)
+    services = table("Feature services", "feature service", "features")
     for name, s in described["feature_services"].items():
         services.add_row(name, ", ".join(s["features"]))
-    for table in (entities, sources, views, services):
-        out.print(table)
+    out = Console()
+    for each in (entities, sources, features, services):
+        out.print(each)
 
 
 @app.command()
