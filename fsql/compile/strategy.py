@@ -54,8 +54,9 @@ def strategy_for(dialect: str) -> PointInTimeStrategy:
         CompileError: fsql has no strategy for the dialect yet.
     """
     from fsql.compile.asof import AsofStrategy
+    from fsql.compile.lateral import LateralStrategy
 
-    strategies: dict[str, type[PointInTimeStrategy]] = {"duckdb": AsofStrategy}
+    strategies: dict[str, type[PointInTimeStrategy]] = {"duckdb": AsofStrategy, "postgres": LateralStrategy}
     if dialect not in strategies:
         raise CompileError(
             f"no point-in-time strategy for dialect '{dialect}' yet; supported: {', '.join(sorted(strategies))}"

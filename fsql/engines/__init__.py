@@ -6,6 +6,7 @@ imported lazily inside each engine module, so `fsql --help` stays fast.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Protocol
 
@@ -33,17 +34,25 @@ class OfflineEngine(Protocol):
     def close(self) -> None: ...
 
 
+# dialect -> "module:Class" of its engine; modules are imported only when used.
+ENGINES = {
+    "duckdb": "fsql.engines.duckdb:DuckDBEngine",
+    "postgres": "fsql.engines.postgres:PostgresEngine",
+}
+
+
 def open_engine(target: Target, root: Path) -> OfflineEngine:
     """Open the offline engine of a target.
 
     Raises:
         ProjectError: no engine exists here for the target's dialect.
     """
-    if target.dialect == "duckdb":
-        from fsql.engines.duckdb import DuckDBEngine
-
-        return DuckDBEngine(target.offline_url, root=root)
-    raise ProjectError(
-        f"target '{target.name}': fsql cannot run queries on {target.dialect} yet; compile the SQL with "
-        f"`fsql compile --dialect {target.dialect}` and run it there, or use a duckdb target"
-    )
+    if target.dialect not in ENGINES:
+        raise ProjectError(
+            f"target '{target.name}': fsql cannot run queries on {target.dialect} yet; compile the SQL with "
+            f"`fsql compile --dialect {target.dialect}` and run it there, or use a duckdb or postgres target"
+        )
+    module_name, class_name = ENGINES[target.dialect].split(":")
+    engine_class = getattr(importlib.import_module(module_name), class_name)
+    engine: OfflineEngine = engine_class(target.offline_url, root=root)
+    return engine
