@@ -21,7 +21,13 @@ import pyarrow as pa
 
 from fsql import artifacts
 from fsql.compile import CompiledQuery, Spine, compile_training_query, spine_relation
-from fsql.compile.spine import DEFAULT_SPINE_TABLE, DEFAULT_SPINE_TIMESTAMP, SPINE_FILE_SUFFIXES, query_columns
+from fsql.compile.spine import (
+    DEFAULT_SPINE_TABLE,
+    DEFAULT_SPINE_TIMESTAMP,
+    SPINE_FILE_SUFFIXES,
+    columns_probe,
+    query_columns,
+)
 from fsql.definitions import load_definitions
 from fsql.engines import OfflineEngine, open_engine
 from fsql.errors import CompileError, ProjectError
@@ -145,7 +151,7 @@ class Project:
                 raise ProjectError(f"spine file '{text}' not found (looked in . and {self.config.root})")
             text = str(Path(text).resolve()) if Path(text).exists() else text
         relation = spine_relation(text, engine.dialect)
-        columns = engine.relation_columns(relation.sql(engine.dialect))
+        columns = engine.result_columns(columns_probe(relation, engine.dialect))
         return Spine(relation, timestamp, columns)
 
     def _shown(self, path: Path) -> Path:

@@ -230,7 +230,7 @@ def source_relation(source: Source, dialect: str) -> exp.Expression:
         path = exp.Literal.string(source.location)
         scan = exp.ReadCSV(this=path) if source.file_format == "csv" else exp.ReadParquet(expressions=[path])
         return exp.Table(this=scan)
-    return sqlglot.parse_one(source.location, read=dialect).subquery()
+    return sqlglot.parse_one(source.location, read=dialect).subquery(exp.to_identifier(source.name, quoted=True))
 
 
 def _text_where(m: Mapping, key: str) -> Where:

@@ -52,12 +52,15 @@ class AsofStrategy(PointInTimeStrategy):
         if view.source.created_timestamp is None:
             return exp.GTE(this=spine_ts_of(ctx), expression=column(EVENT_TS, alias))
         # {ts, +inf} >= {event, created}: among rows at or before ts, the greatest (event, created).
-        spine_side = exp.Struct(
+        # A struct holding a NULL still compares, so a NULL spine ts must make the struct NULL.
+        spine_struct = exp.Struct(
             expressions=[
                 exp.PropertyEQ(this=exp.to_identifier("e"), expression=spine_ts_of(ctx)),
                 exp.PropertyEQ(this=exp.to_identifier("c"), expression=_timestamptz("infinity")),
             ]
         )
+        has_ts = exp.Not(this=exp.Is(this=spine_ts_of(ctx), expression=exp.Null()))
+        spine_side = exp.Case(ifs=[exp.If(this=has_ts, true=spine_struct)])
         created = exp.func("COALESCE", column(CREATED_TS, alias), _timestamptz("-infinity"))
         view_side = exp.Struct(
             expressions=[

@@ -50,7 +50,7 @@ def spine_relation(text: str, dialect: str) -> exp.Expression:
         raise CompileError(f"the spine is neither a table name, a .parquet/.csv path nor valid SQL: {exc}") from None
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise CompileError("a spine given as SQL must be exactly one SELECT query")
-    return statements[0].subquery()
+    return statements[0].subquery(exp.to_identifier("spine_query", quoted=True))
 
 
 def query_columns(relation: exp.Expression) -> tuple[str, ...] | None:
@@ -63,3 +63,8 @@ def query_columns(relation: exp.Expression) -> tuple[str, ...] | None:
             return None
         names.append(projection.alias_or_name)
     return tuple(names)
+
+
+def columns_probe(relation: exp.Expression, dialect: str) -> str:
+    """A query returning no rows but the relation's columns: how engines learn a spine's shape."""
+    return exp.select("*").from_(relation.copy()).limit(0).sql(dialect)

@@ -22,8 +22,8 @@ class OfflineEngine(Protocol):
     def register_arrow(self, name: str, table: pa.Table) -> None:
         """Make an arrow table readable as `name` in SQL run by this engine."""
 
-    def relation_columns(self, relation_sql: str) -> tuple[str, ...]:
-        """The output columns of a relation (a table name, a file scan or a subquery)."""
+    def result_columns(self, sql: str) -> tuple[str, ...]:
+        """The output columns of a query (run with LIMIT 0 by the caller)."""
 
     def query_arrow(self, sql: str, *, sql_path: Path | None = None, node: str | None = None) -> pa.Table:
         """Run one query and return its result."""

@@ -39,9 +39,8 @@ class DuckDBEngine:
     def register_arrow(self, name: str, table: Any) -> None:
         self.connection.register(name, table)
 
-    def relation_columns(self, relation_sql: str) -> tuple[str, ...]:
-        result = self.query_arrow(f"SELECT * FROM {relation_sql} LIMIT 0")
-        return tuple(result.column_names)
+    def result_columns(self, sql: str) -> tuple[str, ...]:
+        return tuple(self.query_arrow(sql).column_names)
 
     def query_arrow(self, sql: str, *, sql_path: Path | None = None, node: str | None = None) -> pa.Table:
         try:

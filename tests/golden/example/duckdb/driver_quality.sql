@@ -64,7 +64,10 @@ FROM "spine"
 /* driver_hourly_stats: latest row at or before the spine's timestamp, per key */
 ASOF LEFT JOIN "driver_hourly_stats__rows" AS "driver_hourly_stats"
   ON "spine"."driver_id" = "driver_hourly_stats"."driver_id"
-  AND {'e': "spine"."event_timestamp", 'c': CAST('infinity' AS TIMESTAMPTZ)} >= {'e': "driver_hourly_stats"."_fsql_event_ts", 'c': COALESCE("driver_hourly_stats"."_fsql_created_ts", CAST('-infinity' AS TIMESTAMPTZ))}
+  AND CASE
+    WHEN NOT "spine"."event_timestamp" IS NULL
+    THEN {'e': "spine"."event_timestamp", 'c': CAST('infinity' AS TIMESTAMPTZ)}
+  END >= {'e': "driver_hourly_stats"."_fsql_event_ts", 'c': COALESCE("driver_hourly_stats"."_fsql_created_ts", CAST('-infinity' AS TIMESTAMPTZ))}
 /* driver_profile: latest row at or before the spine's timestamp, per key */
 ASOF LEFT JOIN "driver_profile__rows" AS "driver_profile"
   ON "spine"."driver_id" = "driver_profile"."driver_id"

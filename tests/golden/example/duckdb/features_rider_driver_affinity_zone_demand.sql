@@ -12,7 +12,7 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
       zone_id,
       requested_at AS ts
     FROM analytics.requests
-  )
+  ) AS "spine_query"
 ), "zone_demand__rows" /* zone_demand: feature rows from source 'zone_demand' */ AS (
   SELECT
     "zone_id",
@@ -39,7 +39,7 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
     WHERE
       status = 'completed'
     WINDOW pair AS (PARTITION BY rider_id, driver_id ORDER BY completed_at, trip_id)
-  )
+  ) AS "rider_driver_pairs"
   WHERE
     NOT "rider_id" IS NULL AND NOT "driver_id" IS NULL AND NOT "completed_at" IS NULL
 )

@@ -48,7 +48,7 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
     GROUP BY
       rider_id,
       day_end_ts
-  )
+  ) AS "rider_daily_trips"
   WHERE
     NOT "rider_id" IS NULL AND NOT "day_end_ts" IS NULL
 ), "rider_profile__rows" /* rider_profile: feature rows from source 'riders' */ AS (
@@ -77,7 +77,7 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
     WHERE
       status = 'completed'
     WINDOW pair AS (PARTITION BY rider_id, driver_id ORDER BY completed_at, trip_id)
-  )
+  ) AS "rider_driver_pairs"
   WHERE
     NOT "rider_id" IS NULL AND NOT "driver_id" IS NULL AND NOT "completed_at" IS NULL
 ), "zone_demand__rows" /* zone_demand: feature rows from source 'zone_demand' */ AS (
@@ -165,7 +165,10 @@ FROM "spine"
 /* driver_hourly_stats: latest row at or before the spine's timestamp, per key */
 ASOF LEFT JOIN "driver_hourly_stats__rows" AS "driver_hourly_stats"
   ON "spine"."driver_id" = "driver_hourly_stats"."driver_id"
-  AND {'e': "spine"."event_timestamp", 'c': CAST('infinity' AS TIMESTAMPTZ)} >= {'e': "driver_hourly_stats"."_fsql_event_ts", 'c': COALESCE("driver_hourly_stats"."_fsql_created_ts", CAST('-infinity' AS TIMESTAMPTZ))}
+  AND CASE
+    WHEN NOT "spine"."event_timestamp" IS NULL
+    THEN {'e': "spine"."event_timestamp", 'c': CAST('infinity' AS TIMESTAMPTZ)}
+  END >= {'e': "driver_hourly_stats"."_fsql_event_ts", 'c': COALESCE("driver_hourly_stats"."_fsql_created_ts", CAST('-infinity' AS TIMESTAMPTZ))}
 /* driver_profile: latest row at or before the spine's timestamp, per key */
 ASOF LEFT JOIN "driver_profile__rows" AS "driver_profile"
   ON "spine"."driver_id" = "driver_profile"."driver_id"

@@ -1,0 +1,157 @@
+"""The Postgres engine: runs compiled SQL, returns arrow; moves arrow in with COPY.
+
+Sessions run with TimeZone 'UTC'. The helpers here (`conninfo`, `copy_arrow`,
+`arrow_result`, `postgres_type`) are shared with the online store.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy.engine import make_url
+from sqlglot import exp
+
+from fsql.errors import ExecutionError, ProjectError
+
+
+def conninfo(url: str) -> str:
+    """A libpq connection string from a SQLAlchemy URL (postgresql+psycopg://... or postgresql://...)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise ProjectError(f"'{parsed.render_as_string()}' is not a Postgres URL (postgresql+psycopg://user@host/db)")
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def connect(url: str, *, autocommit: bool = True) -> Any:
+    import psycopg
+
+    try:
+        connection = psycopg.connect(conninfo(url), autocommit=autocommit)
+    except psycopg.OperationalError as exc:
+        raise ProjectError(f"cannot connect to Postgres at {make_url(url).render_as_string()}: {exc}") from None
+    connection.execute("SET TIME ZONE 'UTC'")
+    return connection
+
+
+_ARROW_TO_POSTGRES = (
+    (pa.types.is_int64, "BIGINT"),
+    (pa.types.is_integer, "INTEGER"),
+    (pa.types.is_float32, "REAL"),
+    (pa.types.is_floating, "DOUBLE PRECISION"),
+    (pa.types.is_boolean, "BOOLEAN"),
+    (pa.types.is_date, "DATE"),
+    (pa.types.is_decimal, "NUMERIC"),
+)
+
+
+def postgres_type(arrow_type: pa.DataType) -> exp.DataType:
+    """The Postgres column type for an arrow type (text for anything unusual)."""
+    if pa.types.is_timestamp(arrow_type):
+        return exp.DataType.build("TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP")
+    for matches, name in _ARROW_TO_POSTGRES:
+        if matches(arrow_type):
+            return exp.DataType.build(name, dialect="postgres")
+    return exp.DataType.build("TEXT")
+
+
+def create_table_sql(table: exp.Table, schema: pa.Schema, *, temporary: bool = False) -> str:
+    columns = [
+        exp.ColumnDef(this=exp.to_identifier(field.name, quoted=True), kind=postgres_type(field.type))
+        for field in schema
+    ]
+    properties = exp.Properties(expressions=[exp.TemporaryProperty()]) if temporary else None
+    create = exp.Create(this=exp.Schema(this=table, expressions=columns), kind="TABLE", properties=properties)
+    return create.sql("postgres")
+
+
+def copy_arrow(cursor: Any, table: exp.Table, data: pa.Table) -> None:
+    """Bulk-load an arrow table into an existing table with COPY ... FROM STDIN (CSV).
+
+    CSV keeps NULL (an unquoted empty field) apart from the empty string (quoted), and
+    timestamps travel as ISO text with their zone.
+    """
+    columns = exp.Schema(this=table, expressions=[exp.to_identifier(n, quoted=True) for n in data.column_names])
+    statement = f"COPY {columns.sql('postgres')} FROM STDIN WITH (FORMAT csv, HEADER true)"
+    buffer = io.BytesIO()
+    pacsv.write_csv(data, buffer)
+    with cursor.copy(statement) as copy:
+        copy.write(buffer.getbuffer())
+
+
+_OID_TO_ARROW = {
+    20: pa.int64(),
+    21: pa.int16(),
+    23: pa.int32(),
+    700: pa.float32(),
+    701: pa.float64(),
+    1700: pa.float64(),
+    16: pa.bool_(),
+    25: pa.string(),
+    1043: pa.string(),
+    1042: pa.string(),
+    1082: pa.date32(),
+    1114: pa.timestamp("us"),
+    1184: pa.timestamp("us", tz="UTC"),
+}
+
+
+def arrow_result(description: Sequence[Any], rows: Sequence[Sequence[Any]]) -> pa.Table:
+    """An arrow table from a cursor's description and fetched rows, typed by column OID."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in description]
+    arrays = {}
+    for column, values in zip(description, columns, strict=True):
+        arrow_type = _OID_TO_ARROW.get(column.type_code)
+        if column.type_code == 1700:
+            values = tuple(None if v is None else float(v) for v in values)
+        arrays[column.name] = (
+            pa.array(values, type=arrow_type)
+            if arrow_type
+            else pa.array([None if v is None else str(v) for v in values], pa.string())
+        )
+    return pa.table(arrays)
+
+
+class PostgresEngine:
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, root: Path) -> None:
+        import psycopg
+
+        self._errors = psycopg.Error
+        self.connection = connect(url)
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        target = exp.to_table(name)
+        target.this.set("quoted", True)
+        with self.connection.cursor() as cursor:
+            cursor.execute(exp.Drop(this=target.copy(), kind="TABLE", exists=True).sql("postgres"))
+            cursor.execute(create_table_sql(target, table.schema, temporary=True))
+            copy_arrow(cursor, target, table)
+
+    def result_columns(self, sql: str) -> tuple[str, ...]:
+        with self.connection.cursor() as cursor:
+            self._run(cursor, sql)
+            return tuple(column.name for column in cursor.description)
+
+    def query_arrow(self, sql: str, *, sql_path: Path | None = None, node: str | None = None) -> pa.Table:
+        with self.connection.cursor() as cursor:
+            self._run(cursor, sql, sql_path=sql_path, node=node)
+            return arrow_result(cursor.description, cursor.fetchall())
+
+    def execute(self, sql: str) -> None:
+        with self.connection.cursor() as cursor:
+            self._run(cursor, sql)
+
+    def _run(self, cursor: Any, sql: str, *, sql_path: Path | None = None, node: str | None = None) -> None:
+        try:
+            cursor.execute(sql)
+        except self._errors as exc:
+            raise ExecutionError(f"Postgres failed: {str(exc).strip()}", node=node, sql_path=sql_path) from None
+
+    def close(self) -> None:
+        self.connection.close()
