@@ -12,10 +12,11 @@ Methods delegate: definitions to `fsql.definitions`, SQL to `fsql.compile`, runn
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -33,6 +34,10 @@ from fsql.engines import OfflineEngine, open_engine
 from fsql.errors import CompileError, ProjectError
 from fsql.project import ProjectConfig, load_project_config
 from fsql.spec import Definitions
+
+if TYPE_CHECKING:
+    from fsql.build import BuildOptions, BuildResult, NodeResult
+    from fsql.online.lookup import OnlineStore
 
 SpineInput = str | Path | pa.Table | Any  # Any: a pandas DataFrame
 _ARROW_SPINE_NAME = "_fsql_spine"
@@ -173,6 +178,45 @@ class Project:
             raise ProjectError(f"seed script {script} must define generate(project_dir, *, scale, seed)")
         result: dict[str, int] = module.generate(self.config.root, scale=scale, seed=seed)
         return result
+
+    def build(self, options: BuildOptions, *, on_node: Callable[[NodeResult], None] | None = None) -> BuildResult:
+        """Validate, compile, write artifacts and materialize the selected online views (`fsql build`)."""
+        from fsql.build import build
+
+        return build(self, options, on_node=on_node)
+
+    def online_store(self, *, max_connections: int = 4) -> OnlineStore:
+        """A pooled reader of the target's online tables; close it (or use `with`) when done."""
+        from fsql.online.lookup import OnlineStore
+
+        target = self.config.target
+        if target.online_url is None:
+            raise ProjectError(
+                f"target '{target.name}' has no online store: add `online: postgresql+psycopg://...` to it in "
+                f"profiles.yml"
+            )
+        return OnlineStore(
+            target.online_url,
+            schema=target.online_schema,
+            definitions=self.definitions,
+            max_connections=max_connections,
+        )
+
+    def get_online_features(
+        self,
+        entity_rows: Sequence[Mapping[str, Any]],
+        *,
+        service: str | None = None,
+        features: Sequence[str] | None = None,
+        full_feature_names: bool | None = None,
+        now: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Online feature values for entity rows, in order (opens and closes a store; services
+        should keep one `online_store()` instead)."""
+        with self.online_store(max_connections=1) as store:
+            return store.get_online_features(
+                entity_rows, service=service, features=features, full_feature_names=full_feature_names, now=now
+            )
 
     def describe(self) -> dict[str, Any]:
         """Every definition as JSON-ready data (what `fsql ls` shows)."""

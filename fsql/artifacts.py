@@ -46,6 +46,15 @@ def write_manifest(target_dir: Path, project_name: str, definitions: Definitions
     return path
 
 
+def write_run_results(target_dir: Path, results: list[dict[str, Any]], elapsed: float) -> Path:
+    """Write target/run_results.json: one entry per node with its status, rows and time."""
+    path = target_dir / "run_results.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {"metadata": metadata(), "elapsed_time": round(elapsed, 4), "results": results}
+    path.write_text(scrub_secrets(json.dumps(document, indent=2, default=str)) + "\n", encoding="utf-8")
+    return path
+
+
 def describe(definitions: Definitions) -> dict[str, Any]:
     """A JSON-ready description of every definition (the manifest and `fsql ls --output json`)."""
 

@@ -1,19 +1,20 @@
-"""Checks that need the whole model: feature expressions against their source's columns.
+"""SQL in definitions, parsed and checked: source queries and feature expressions.
 
-Feature expressions are parsed by sqlglot in the project's dialect, and every column they
-read must exist in the source, so that a misspelled column is a file:line:col error at
-compile time rather than a warehouse error at run time.
+Source SQL and feature expressions are parsed by sqlglot in the project's dialect, and
+every column a feature reads must exist in its source, so that a misspelled column is a
+file:line:col error at compile time rather than a warehouse error at run time. Positions
+come from sqlglot's token metadata, mapped back into the YAML (or template) file by
+`Where.at`; sqlglot's message text is shown, never parsed.
 """
 
 from __future__ import annotations
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 
-from fsql.datatypes import TIMESTAMP_TYPES
-from fsql.errors import did_you_mean
-from fsql.spec import Definitions, Feature, FeatureView, Source
+from fsql.errors import DefinitionError, did_you_mean
+from fsql.spec import Column, Definitions, Feature, FeatureView, Source
 from fsql.yamlfile import Where
 
 # Row-level expressions only: one feature row gives one value.
@@ -21,47 +22,73 @@ _NOT_ROW_LEVEL = (exp.AggFunc, exp.Window, exp.Query)
 
 
 def check_definitions(definitions: Definitions) -> None:
-    """Raise a DefinitionError for the first definition that cannot work."""
-    for source in definitions.sources.values():
-        _check_source_columns(source)
+    """Raise a DefinitionError for the first feature expression that cannot work."""
     for view in definitions.feature_views.values():
-        _check_view(view, definitions.sources[view.source], definitions.dialect)
+        source = definitions.sources[view.source]
+        for feature in view.features:
+            expression = parse_feature_expression(feature, view, definitions.dialect)
+            _check_columns(expression, feature, view, source)
 
 
-def _check_source_columns(source: Source) -> None:
-    if not source.columns:
-        return
-    for role, name in (("timestamp", source.timestamp), ("created_timestamp", source.created_timestamp)):
-        if name is None:
-            continue
-        column = source.column(name)
-        if column is None:
-            raise source.where.error(
-                f"source '{source.name}': its {role} column '{name}' is not among its columns."
-                f"{did_you_mean(name, [c.name for c in source.columns])}"
-            )
-        if column.type is not None and column.type not in TIMESTAMP_TYPES:
-            raise source.where.error(
-                f"source '{source.name}': its {role} column '{name}' must be a timestamp, not "
-                f"{column.type.value.lower()}"
-            )
+def parse_source_query(sql: str, where: Where, what: str, dialect: str, *, raw: str | None = None) -> exp.Query:
+    """Parse a source's SQL, rendered from `raw` whose text starts at `where`, as exactly one query."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except (ParseError, TokenError) as exc:
+        raise parse_error(exc, where, f"{what}: SQL does not parse", rendered=(sql, raw)) from None
+    if len(statements) != 1:
+        raise where.error(
+            f"{what}: SQL must be one SELECT query, but it holds {len(statements)} statements: "
+            f"remove every ';' and what follows it"
+        )
+    if not isinstance(statements[0], exp.Query):
+        raise where.error(f"{what}: SQL must be a SELECT query, not {statements[0].key.upper()}")
+    return statements[0]
 
 
-def _check_view(view: FeatureView, source: Source, dialect: str) -> None:
-    seen: dict[str, Feature] = {}
-    for feature in view.features:
-        if feature.name in seen:
-            raise feature.where.error(f"feature view '{view.name}': feature '{feature.name}' is defined twice")
-        seen[feature.name] = feature
-        expression = parse_feature_expression(feature, view, dialect)
-        _check_columns(expression, feature, view, source)
-    known = {c.name for c in source.columns}
-    for key in view.join_keys:
-        if known and key.name not in known:
-            raise view.where.error(
-                f"feature view '{view.name}': join key '{key.name}' is not a column of source "
-                f"'{source.name}'.{did_you_mean(key.name, known)} Rename it in the source (e.g. in its SQL)."
-            )
+def query_columns(query: exp.Query, where: Where, what: str) -> tuple[Column, ...]:
+    """The named output columns of a query, types unknown; () if it selects `*`."""
+    columns = []
+    for projection in query.selects:
+        if isinstance(projection, exp.Star) or (
+            isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
+        ):
+            return ()  # unknown; checks are skipped unless 'columns' is declared
+        if not isinstance(projection, exp.Alias | exp.Column):
+            raise where.error(f"{what}: SQL output column '{projection.sql()}' has no name: add 'AS name'")
+        columns.append(Column(projection.alias_or_name, None))
+    return tuple(columns)
+
+
+def parse_error(
+    exc: ParseError | TokenError, where: Where, what: str, *, rendered: tuple[str, str | None] = ("", None)
+) -> DefinitionError:
+    """A parse error of SQL whose text starts at `where`, placed at the token sqlglot stopped at.
+
+    `rendered` is (the SQL, the template it was rendered from): a line that rendering
+    changed is placed by line only, and shown as rendered.
+    """
+    if isinstance(exc, TokenError):
+        return where.error(f"{what} ({exc.__cause__ or exc}): check that every quote is closed")
+    detail = exc.errors[0] if exc.errors else {}
+    token = detail.get("highlight") or ""
+    line, col = detail.get("line"), detail.get("col")
+    place, shown = _place_rendered(where, line, col - len(token) + 1 if col and token else col, *rendered)
+    near = f" at '{token}'" if token else ""
+    return place.error(f"{what}: {detail.get('description', exc)}{near}{shown}")
+
+
+def _place_rendered(where: Where, line: int | None, col: int | None, sql: str, raw: str | None) -> tuple[Where, str]:
+    """Where (line, col) of rendered SQL is in its template, and a note showing the rendered line if needed."""
+    sql_lines, raw_lines = sql.splitlines(), (raw or "").splitlines()
+    if raw is None or sql == raw or line is None or line > len(sql_lines):
+        return where.at(line, col), ""
+    rendered = sql_lines[line - 1].strip()
+    if len(sql_lines) != len(raw_lines):
+        return where, f" (line {line} of the rendered SQL: '{rendered}')"
+    if sql_lines[line - 1] != raw_lines[line - 1]:
+        return where.at(line), f" (the line renders as '{rendered}')"
+    return where.at(line, col), ""
 
 
 def parse_feature_expression(feature: Feature, view: FeatureView, dialect: str) -> exp.Expression:
@@ -69,13 +96,13 @@ def parse_feature_expression(feature: Feature, view: FeatureView, dialect: str) 
     what = f"feature view '{view.name}' feature '{feature.name}'"
     try:
         expression = sqlglot.parse_one(feature.expression, read=dialect)
-    except ParseError as exc:
-        detail = exc.errors[0] if exc.errors else {}
-        raise _at(feature.where, detail.get("line"), detail.get("col")).error(
-            f"{what}: expression does not parse ({detail.get('description', exc)})"
-        ) from None
+    except (ParseError, TokenError) as exc:
+        raise parse_error(exc, feature.where, f"{what}: expression does not parse") from None
     if isinstance(expression, exp.Query) or not _is_expression(expression):
-        raise feature.where.error(f"{what}: 'expr' must be one SQL expression over the source's columns")
+        raise feature.where.error(
+            f"{what}: 'expr' must be one SQL expression over the source's columns, not {expression.key.upper()}; "
+            f"compute it in the source's SQL and name the result here"
+        )
     bad = expression.find(*_NOT_ROW_LEVEL)
     if bad is not None:
         raise feature.where.error(
@@ -90,25 +117,27 @@ def _is_expression(node: exp.Expression) -> bool:
 
 
 def _check_columns(expression: exp.Expression, feature: Feature, view: FeatureView, source: Source) -> None:
-    known = {c.name for c in source.columns}
+    known = [c.name for c in source.columns]
     if not known:
         return
     for column in expression.find_all(exp.Column):
         if column.name in known:
             continue
-        meta = column.this.meta
-        col = meta.get("col")
-        where = _at(feature.where, meta.get("line"), col - len(column.name) + 1 if col else None)
-        raise where.error(
+        raise _where_token(feature.where, column.this).error(
             f"feature view '{view.name}' feature '{feature.name}': unknown column '{column.name}' "
-            f"in source '{source.name}'.{did_you_mean(column.name, known)}"
+            f"in source '{source.name}'.{did_you_mean(column.name, known) or f' Its columns: {_listed(known)}.'}"
         )
 
 
-def _at(start: Where, line: int | None, col: int | None) -> Where:
-    """The position of (line, col) of an expression whose text starts at `start`."""
-    if start.line is None or line is None:
-        return start
-    if line == 1 and start.col is not None and col is not None:
-        return Where(start.path, start.line, start.col + col - 1)
-    return Where(start.path, start.line + line - 1, None)
+def _where_token(start: Where, node: exp.Expression) -> Where:
+    """Where a parsed token (an identifier) starts, from sqlglot's line, end column and offsets."""
+    meta = node.meta
+    col = meta.get("col")
+    if col is not None and meta.get("start") is not None and meta.get("end") is not None:
+        col -= meta["end"] - meta["start"]
+    return start.at(meta.get("line"), col)
+
+
+def _listed(names: list[str], limit: int = 12) -> str:
+    shown = ", ".join(names[:limit])
+    return f"{shown}, ..." if len(names) > limit else shown

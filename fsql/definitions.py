@@ -4,7 +4,7 @@ Every YAML file under the definitions directory may hold `entities`, `sources`,
 `feature_views` and `feature_services`. Reading is strict: unknown keys, duplicate names,
 dangling references, unknown types and bad durations are errors at their file and line.
 SQL sources are rendered with Jinja and parsed by sqlglot here, so a broken template fails
-before anything runs; the columns they expose are checked by `fsql.checks`.
+before anything runs; the columns features read are checked by `fsql.checks`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlglot
-from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 
-from fsql.checks import check_definitions
-from fsql.datatypes import TYPE_NAMES, canonical_type
+from fsql.checks import check_definitions, parse_source_query, query_columns
+from fsql.datatypes import TIMESTAMP_TYPES, TYPE_NAMES, canonical_type
 from fsql.durations import DURATION_HELP, Duration, parse_duration
 from fsql.errors import ProjectError, did_you_mean
 from fsql.project import ProjectConfig
@@ -36,13 +35,28 @@ from fsql.spec import (
     SourceKind,
 )
 from fsql.templating import TemplateRenderer, make_var
-from fsql.yamlfile import Mapping, Where, load_yaml
+from fsql.yamlfile import NAME_PATTERN, Mapping, Where, load_yaml, read_text, where_node
 
-NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*$")
 NAME_HELP = "use lowercase letters, digits and underscores, starting with a letter or underscore"
+_COLUMN_HELP = "use letters, digits and underscores, starting with a letter or underscore"
+_NAME_HINT = "add 'name: ...', a lowercase snake_case name"
+_COLUMN_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-_SECTIONS = ("entities", "sources", "feature_views", "feature_services")
+# Section -> what one of its items is called.
+_SECTIONS = {
+    "entities": "entity",
+    "sources": "source",
+    "feature_views": "feature view",
+    "feature_services": "feature service",
+}
 _SOURCE_LOCATIONS = ("table", "path", "sql", "template")
+_SOURCE_HELP = (
+    "'table' (a table name), 'path' (a parquet or CSV file), 'sql' (a query) "
+    "or 'template' (a Jinja SQL file under templates/)"
+)
+_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_SPELLED_DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|second|m|min|minute|h|hr|hour|d|day|w|wk|week)s?\s*$", re.I)
+_FRACTIONAL_DURATION = re.compile(r"^\s*(\d*\.\d+)\s*([smhdw])\s*$")
 
 T = TypeVar("T")
 
@@ -53,74 +67,91 @@ def load_definitions(config: ProjectConfig) -> Definitions:
     Raises:
         DefinitionError: a definition is wrong; the message names file:line and a fix.
     """
-    files = sorted(p for p in config.definitions_dir.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
     if not config.definitions_dir.is_dir():
         raise ProjectError(
-            f"the definitions directory {config.definitions_dir} does not exist: create it, or set "
-            f"'definitions:' in fsql_project.yml"
+            f"the definitions directory {_shown(config.definitions_dir, config.root)} does not exist: "
+            f"create it, or set 'definitions:' in fsql_project.yml"
         )
+    files = sorted(p for p in config.definitions_dir.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
     raw: dict[str, list[Mapping]] = {section: [] for section in _SECTIONS}
     for path in files:
         _read_file(path, config.root, raw)
+    for section, items in raw.items():
+        _check_unique(items, _SECTIONS[section])
     sources = _SourceReader(raw["sources"], config)
     definitions = Definitions(
         dialect=config.dialect,
-        entities=_by_name((_entity(m) for m in raw["entities"]), "entity"),
-        sources=_by_name((sources.read(m) for m in raw["sources"]), "source"),
+        entities={e.name: e for e in map(_entity, raw["entities"])},
+        sources={s.name: s for s in map(sources.read, raw["sources"])},
         feature_views={},
         feature_services={},
     )
-    views = _by_name((_feature_view(m, definitions) for m in raw["feature_views"]), "feature view")
-    definitions.feature_views.update(views)
-    definitions.feature_services.update(
-        _by_name((_feature_service(m, definitions) for m in raw["feature_services"]), "feature service")
-    )
+    for m in raw["feature_views"]:
+        view = _feature_view(m, definitions)
+        definitions.feature_views[view.name] = view
+    for m in raw["feature_services"]:
+        service = _feature_service(m, definitions)
+        definitions.feature_services[service.name] = service
     check_definitions(definitions)
     return definitions
 
 
+def _shown(path: Path, root: Path) -> Path:
+    return path.relative_to(root) if path.is_relative_to(root) else path
+
+
 def _read_file(path: Path, root: Path, raw: dict[str, list[Mapping]]) -> None:
-    shown = path.relative_to(root) if path.is_relative_to(root) else path
-    document = load_yaml(path)
+    shown = _shown(path, root)
+    text = read_text(path, shown=shown)
+    document = load_yaml(path, text, shown=shown)
     if document is None:
         return
-    top = Mapping(document, path=shown, what=f"definition file {shown}")
-    top.check_keys(_SECTIONS)
-    for section in _SECTIONS:
-        singular = section.rstrip("s").replace("_", " ").replace("entitie", "entity")
-        raw[section].extend(top.mappings(section, lambda m, kind=singular: _describe(kind, m)))
+    if not isinstance(document, dict):
+        raise where_node(document, shown).error(
+            f"a definition file must be a mapping of sections ({', '.join(_SECTIONS)}) to lists, "
+            f"e.g. 'feature_views:' followed by '- name: ...' items"
+        )
+    top = Mapping(document, path=shown, what="definition file", lines=tuple(text.splitlines()))
+    top.check_keys(_SECTIONS, noun="section")
+    for section, noun in _SECTIONS.items():
+        raw[section].extend(top.mappings(section, noun, example="{name: ..., ...}"))
 
 
-def _describe(kind: str, mapping: Mapping) -> str:
-    name = mapping.data.get("name")
-    return f"{kind} '{name}'" if isinstance(name, str) else f"{kind} at {mapping.where()}"
+def _check_unique(items: list[Mapping], kind: str) -> None:
+    first: dict[str, Mapping] = {}
+    for m in items:
+        name = m.data.get("name")
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            raise m.where().error(
+                f"{kind} '{name}' is defined twice (first at {first[name].where()}): rename or remove one"
+            )
+        first[name] = m
 
 
-def _by_name(items: Any, kind: str) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for item in items:
-        if item.name in result:
-            first = result[item.name].where
-            raise item.where.error(f"{kind} '{item.name}' is defined twice (first at {first}): rename or remove one")
-        result[item.name] = item
-    return result
+def _suggest(word: str, names: list[str], label: str) -> str:
+    """' Did you mean 'x'?' if a name is close, else ' <label>: a, b, c.'"""
+    return did_you_mean(word, names) or f" {label}: {', '.join(names)}."
 
 
 def _name(m: Mapping, key: str = "name") -> str:
-    value = m.required(key, str)
+    value = m.required(key, str, hint=_NAME_HINT)
     if not NAME_PATTERN.match(value):
-        raise m.error(key, f"'{value}' is not a valid name: {NAME_HELP}")
+        fixed = re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_")
+        plain = re.fullmatch(r"[A-Za-z0-9_ .-]+", value) and NAME_PATTERN.match(fixed)
+        example = f", e.g. '{fixed}'" if plain else ""
+        raise m.error(key, f"'{value}' is not a valid name: {NAME_HELP}{example}")
     return value
 
 
-def _type(m: Mapping, key: str = "type") -> exp.DataType.Type:
-    name = m.required(key, str)
+def _type(m: Mapping, key: str = "type", *, what: str | None = None) -> exp.DataType.Type:
+    name = m.required(key, str, hint="add 'type: ...', e.g. bigint, double, string, boolean or timestamp")
     type_ = canonical_type(name)
     if type_ is None:
-        raise m.error(
-            key,
-            f"unknown type '{name}'.{did_you_mean(name.lower(), list(TYPE_NAMES))} "
-            f"Known types: {', '.join(TYPE_NAMES)}.",
+        raise m.where_value(key).error(
+            f"{what or m.what}: unknown type '{name}'.{did_you_mean(name.lower(), list(TYPE_NAMES))} "
+            f"Known types: {', '.join(TYPE_NAMES)}."
         )
     return type_
 
@@ -128,7 +159,7 @@ def _type(m: Mapping, key: str = "type") -> exp.DataType.Type:
 def _entity(m: Mapping) -> Entity:
     m.check_keys(("name", "join_keys", "description"))
     name = _name(m)
-    keys = m.mappings("join_keys", lambda k: f"entity '{name}' join key {k.data.get('name', '')!s}".rstrip())
+    keys = m.mappings("join_keys", f"{m.what} join key", example="{name: customer_id, type: bigint}")
     if not keys:
         raise m.error(
             None, "needs 'join_keys': a list of {name: ..., type: ...}, e.g. [{name: driver_id, type: bigint}]"
@@ -147,79 +178,83 @@ class _SourceReader:
         self.config = config
         self.by_name = {str(m.data.get("name")): m for m in mappings}
         self.done: dict[str, Source] = {}
-        self.rendering: list[str] = []
+        self.reading: list[str] = []
         self.renderer = TemplateRenderer(
             templates_dir=config.templates_dir,
+            root=config.root,
             globals_={"var": make_var(config.vars), "source": self.relation_sql},
         )
 
     def read(self, m: Mapping) -> Source:
         name = _name(m)
         if name not in self.done:
-            self.done[name] = self._read(m, name)
+            self.reading.append(name)
+            try:
+                self.done[name] = self._read(m, name)
+            finally:
+                self.reading.pop()
         return self.done[name]
 
     def relation_sql(self, name: str) -> str:
         """What `{{ source('name') }}` renders to: a relation usable after FROM."""
         if name not in self.by_name:
-            raise ProjectError(f"source('{name}') names no source.{did_you_mean(name, list(self.by_name))}")
-        if name in self.rendering:
-            raise ProjectError(f"sources refer to each other in a cycle: {' -> '.join([*self.rendering, name])}")
-        self.rendering.append(name)
-        try:
-            source = self.read(self.by_name[name])
-        finally:
-            self.rendering.pop()
+            raise ProjectError(
+                f"source('{name}') names no source.{did_you_mean(name, list(self.by_name))} Define it, or fix the name."
+            )
+        if name in self.reading:
+            cycle = " -> ".join([*self.reading[self.reading.index(name) :], name])
+            raise ProjectError(
+                f"sources read each other in a cycle ({cycle}): make one of them read a table or file "
+                f"instead of source()"
+            )
+        source = self.read(self.by_name[name])
         return source_relation(source, self.config.dialect).sql(self.config.dialect)
 
     def _read(self, m: Mapping, name: str) -> Source:
         m.check_keys(("name", "description", *_SOURCE_LOCATIONS, "timestamp", "created_timestamp", "columns"))
-        given = [key for key in _SOURCE_LOCATIONS if m.has(key)]
-        if len(given) != 1:
-            raise m.error(
-                None,
-                "needs exactly one of 'table' (a table name), 'path' (a parquet or CSV file), "
-                f"'sql' (a query) or 'template' (a Jinja SQL file under templates/); found {given or 'none'}",
-            )
-        kind_key = given[0]
+        kind_key = _location_key(m)
         location = m.required(kind_key, str)
-        declared = _columns(m)
-        timestamp = _column_name(m, "timestamp", required=True)
-        created = _column_name(m, "created_timestamp", required=False)
-        common = {
-            "name": name,
-            "timestamp": timestamp,
-            "created_timestamp": created,
-            "description": m.get("description", str, ""),
-            "where": m.where(),
-        }
+        columns = _columns(m)
+        kind = SourceKind.FILE if kind_key == "path" else SourceKind.TABLE
+        sql: dict[str, Any] = {}
         if kind_key == "table":
             _check_table_name(m, location, self.config.dialect)
-            return Source(kind=SourceKind.TABLE, location=location, columns=declared, **common)
-        if kind_key == "path":
-            return Source(kind=SourceKind.FILE, location=location, columns=declared, **common)
-        sql, sql_where, template = self._render(m, kind_key, location)
-        query = _parse_query(sql, sql_where, m.what, self.config.dialect)
-        columns = declared or _projected_columns(query, m)
+        elif kind_key in ("sql", "template"):
+            kind = SourceKind.SQL
+            location, sql_where, template, raw = self._render(m, kind_key, location)
+            query = parse_source_query(location, sql_where, m.what, self.config.dialect, raw=raw)
+            columns = columns or query_columns(query, sql_where, m.what)
+            sql = {"template": template, "sql_where": sql_where}
         return Source(
-            kind=SourceKind.SQL, location=sql, columns=columns, template=template, sql_where=sql_where, **common
+            name=name,
+            kind=kind,
+            location=location,
+            columns=columns,
+            timestamp=_time_column(m, "timestamp", columns),
+            created_timestamp=_time_column(m, "created_timestamp", columns) if m.has("created_timestamp") else None,
+            description=m.get("description", str, ""),
+            where=m.where(),
+            **sql,
         )
 
-    def _render(self, m: Mapping, key: str, text: str) -> tuple[str, Where, str | None]:
+    def _render(self, m: Mapping, key: str, text: str) -> tuple[str, Where, str | None, str]:
+        """The rendered SQL, where its text starts, the template's name, and the text before rendering."""
         if key == "sql":
-            where = _text_where(m, key)
-            try:
-                return self.renderer.render_string(text, where=str(where)), where, None
-            except ProjectError as exc:
-                raise m.error(key, str(exc)) from None
-        template = text
-        where = Where(self.config.templates_dir.relative_to(self.config.root) / template, 1, 1)
-        if not (self.config.templates_dir / template).is_file():
-            raise m.error(key, f"template '{template}' not found in {self.config.templates_dir.name}/")
-        try:
-            return self.renderer.render_file(template), where, template
-        except ProjectError as exc:
-            raise m.error(key, str(exc)) from None
+            where = m.where_text(key)
+            return self.renderer.render_string(text, where=where, what=m.what), where, None, text
+        templates = self.config.templates_dir
+        if not (templates / text).is_file():
+            known = sorted(p.relative_to(templates).as_posix() for p in templates.rglob("*.sql"))
+            known = [name for name in known if not name.startswith("macros/")]
+            raise m.error(
+                key,
+                f"template '{text}' not found in {_shown(templates, self.config.root)}/."
+                f"{_suggest(text, known, 'Templates') if known else ' There are no templates.'}",
+            )
+        shown = _shown(templates / text, self.config.root)
+        raw = read_text(templates / text, shown=shown)
+        sql = self.renderer.render_file(text, what=m.what, where=m.where_value(key))
+        return sql, Where(shown, 1, 1, indent=1), text, raw
 
 
 def source_relation(source: Source, dialect: str) -> exp.Expression:
@@ -233,102 +268,98 @@ def source_relation(source: Source, dialect: str) -> exp.Expression:
     return sqlglot.parse_one(source.location, read=dialect).subquery(exp.to_identifier(source.name, quoted=True))
 
 
-def _text_where(m: Mapping, key: str) -> Where:
-    """Where the text of a string value starts: block scalars begin on the next line."""
-    where = m.where_value(key)
-    value = m.data[key]
-    if isinstance(value, LiteralScalarString | FoldedScalarString) and where.line is not None:
-        return Where(where.path, where.line + 1, None)
-    return where
-
-
-def _parse_query(sql: str, where: Where, what: str, dialect: str) -> exp.Query:
-    try:
-        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
-    except ParseError as exc:
-        detail = exc.errors[0] if exc.errors else {}
-        line = (where.line or 1) + detail.get("line", 1) - 1
-        raise Where(where.path, line).error(
-            f"{what}: SQL does not parse ({detail.get('description', exc)}): fix the query"
-        ) from None
-    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-        raise where.error(f"{what}: SQL must be exactly one SELECT query (no ';' or other statements)")
-    return statements[0]
-
-
-def _projected_columns(query: exp.Query, m: Mapping) -> tuple[Column, ...]:
-    columns = []
-    for projection in query.selects:
-        if isinstance(projection, exp.Star) or (
-            isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
-        ):
-            return ()  # unknown; checks are skipped unless 'columns' is declared
-        name = projection.alias_or_name
-        if not name:
-            raise m.error(None, f"SQL output column '{projection.sql()}' has no name: add 'AS name'")
-        columns.append(Column(name, None))
-    return tuple(columns)
+def _location_key(m: Mapping) -> str:
+    """Which one of table, path, sql and template the source reads."""
+    given = [key for key in m.data if key in _SOURCE_LOCATIONS and m.has(key)]
+    if not given:
+        raise m.error(None, f"needs one of {_SOURCE_HELP}")
+    if len(given) > 1:
+        raise m.where_key(given[1]).error(
+            f"{m.what}: has both '{given[0]}' and '{given[1]}': keep one; a source reads exactly one of {_SOURCE_HELP}"
+        )
+    return given[0]
 
 
 def _columns(m: Mapping) -> tuple[Column, ...]:
     if not m.has("columns"):
         return ()
-    raw = Mapping(m.data["columns"], path=m.path, what=f"{m.what} columns", where=m.where_value("columns"))
+    raw = Mapping(
+        m.data["columns"],
+        path=m.path,
+        what=f"{m.what}: 'columns'",
+        where=m.where_value("columns"),
+        example="{order_id: bigint, ordered_at: timestamp}",
+    )
     columns = []
     for key in raw.data:
-        if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-            raise raw.where_key(str(key)).error(f"{m.what}: '{key}' is not a valid column name")
-        columns.append(Column(key, _type(raw, key)))
+        if not isinstance(key, str) or not _COLUMN_PATTERN.match(key):
+            raise raw.where_key(str(key)).error(f"{m.what}: '{key}' is not a valid column name: {_COLUMN_HELP}")
+        columns.append(Column(key, _type(raw, key, what=f"{m.what} column '{key}'")))
     return tuple(columns)
 
 
-def _column_name(m: Mapping, key: str, *, required: bool) -> str | None:
-    if not required and not m.has(key):
-        return None
-    value = m.required(key, str)
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
-        raise m.error(key, f"'{value}' is not a column name: {NAME_HELP}")
-    return value
+def _time_column(m: Mapping, key: str, columns: tuple[Column, ...]) -> str:
+    """A timestamp column, which must be among the source's known columns, with a time type."""
+    name = m.required(key, str, hint=f"add '{key}: ...', the column holding each row's event time")
+    if not _COLUMN_PATTERN.match(name):
+        raise m.error(key, f"'{name}' is not a column name: {_COLUMN_HELP}")
+    column = next((c for c in columns if c.name == name), None)
+    names = [c.name for c in columns]
+    if columns and column is None:
+        raise m.error(
+            key,
+            f"its {key} column '{name}' is not among its columns.{_suggest(name, names, 'Its columns')}",
+        )
+    if column is not None and column.type is not None and column.type not in TIMESTAMP_TYPES:
+        declared = m.data["columns"][name]
+        raise m.error(
+            key,
+            f"its {key} column '{name}' is declared '{declared}': declare it as timestamp, timestamptz or date, "
+            f"or pick another column",
+        )
+    return name
 
 
 def _check_table_name(m: Mapping, table: str, dialect: str) -> None:
     try:
         parsed = sqlglot.parse_one(table, read=dialect, into=exp.Table)
-    except ParseError:
-        parsed = None
-    if parsed is None or parsed.sql(dialect) != exp.to_table(table, dialect=dialect).sql(dialect):
+        valid = parsed.sql(dialect) == exp.to_table(table, dialect=dialect).sql(dialect)
+    except (ParseError, TokenError):
+        valid = False
+    if not valid:
         raise m.error("table", f"'{table}' is not a table name: write it as schema.table or project.dataset.table")
 
 
 def _feature_view(m: Mapping, definitions: Definitions) -> FeatureView:
-    m.check_keys(("name", "entities", "entity", "source", "ttl", "features", "online", "tags", "owner", "description"))
-    name = _name(m)
-    entity_names = m.string_list("entities") or m.string_list("entity")
-    if not entity_names:
-        raise m.error(None, "needs 'entities': the entities whose join keys identify a row, e.g. [driver]")
-    join_keys: list[Column] = []
-    for entity_name in entity_names:
-        entity = _reference(
-            m, "entities" if m.has("entities") else "entity", entity_name, definitions.entities, "entity"
+    m.check_keys(
+        (
+            "name",
+            "entities",
+            "entity",
+            "source",
+            "ttl",
+            "lateness",
+            "features",
+            "online",
+            "tags",
+            "owner",
+            "description",
         )
-        for key in entity.join_keys:
-            if any(k.name == key.name for k in join_keys):
-                raise m.error("entities", f"join key '{key.name}' appears in two of its entities: rename one")
-            join_keys.append(key)
-    source = _reference(m, "source", m.required("source", str), definitions.sources, "source")
-    features = tuple(
-        _feature(f, name) for f in m.mappings("features", lambda f: _describe(f"feature view '{name}' feature", f))
     )
-    if not features:
-        raise m.error(None, "needs 'features': a list of {name: ..., type: ..., expr: ...}")
+    name = _name(m)
+    entities, join_keys = _view_entities(m, definitions)
+    source_name = m.required("source", str, hint="add 'source: ...', the name of the source it reads")
+    source = _reference(m.where_value("source"), m.what, source_name, definitions.sources, "source")
+    _check_join_keys(m, join_keys, source)
     return FeatureView(
         name=name,
-        entities=entity_names,
-        join_keys=tuple(join_keys),
+        entities=tuple(entities),
+        join_keys=tuple(key for key, _ in join_keys),
         source=source.name,
-        ttl=_ttl(m),
-        features=features,
+        ttl=_duration(m, "ttl", "no limit"),
+        features=_features(m),
         online=m.get("online", bool, False),
+        lateness=_duration(m, "lateness", "no late rows"),
         tags=m.string_list("tags"),
         owner=m.get("owner", str, ""),
         description=m.get("description", str, ""),
@@ -336,17 +367,91 @@ def _feature_view(m: Mapping, definitions: Definitions) -> FeatureView:
     )
 
 
-def _ttl(m: Mapping) -> Duration | None:
-    if not m.has("ttl"):
+def _view_entities(m: Mapping, definitions: Definitions) -> tuple[list[str], list[tuple[Column, Where]]]:
+    """The view's entities and their join keys, each key with the place of the entity it came from."""
+    if m.has("entities") and m.has("entity"):
+        raise m.where_key("entity").error(f"{m.what}: has both 'entities' and 'entity': keep one")
+    items = m.string_items("entities" if m.has("entities") else "entity")
+    if not items:
+        raise m.error(None, "needs 'entities': the entities whose join keys identify a row, e.g. [driver]")
+    names: list[str] = []
+    join_keys: list[tuple[Column, Where]] = []
+    key_owner: dict[str, str] = {}
+    for entity_name, where in items:
+        if entity_name in names:
+            raise where.error(f"{m.what}: entity '{entity_name}' is listed twice: remove one")
+        entity = _reference(where, m.what, entity_name, definitions.entities, "entity")
+        for key in entity.join_keys:
+            if key.name in key_owner:
+                raise where.error(
+                    f"{m.what}: join key '{key.name}' is in both entity '{key_owner[key.name]}' and entity "
+                    f"'{entity_name}': the entities of a view need distinct join keys"
+                )
+            key_owner[key.name] = entity_name
+            join_keys.append((key, where))
+        names.append(entity_name)
+    return names, join_keys
+
+
+def _check_join_keys(m: Mapping, join_keys: list[tuple[Column, Where]], source: Source) -> None:
+    known = [c.name for c in source.columns]
+    for key, where in join_keys:
+        if known and key.name not in known:
+            raise where.error(
+                f"{m.what}: join key '{key.name}' is not a column of source '{source.name}'."
+                f"{did_you_mean(key.name, known)} Rename it in the source (e.g. in its SQL)."
+            )
+
+
+def _duration(m: Mapping, key: str, absent: str) -> Duration | None:
+    """A duration key (`ttl`, `lateness`); `absent` says what leaving it out means."""
+    if not m.has(key):
         return None
-    text = m.required("ttl", str)
+    text = m.required(key, str)
     duration = parse_duration(text)
     if duration is None:
-        raise m.error("ttl", f"'{text}' is not a duration: {DURATION_HELP}; leave 'ttl' out for no limit")
+        raise m.error(
+            key,
+            f"'{text}' is not a duration.{_duration_hint(text)} {DURATION_HELP[0].upper()}{DURATION_HELP[1:]}, "
+            f"or leave '{key}' out for {absent}.",
+        )
     return duration
 
 
-def _feature(m: Mapping, view: str) -> Feature:
+def _duration_hint(text: str) -> str:
+    """' Did you mean '30d'?' for '30 days' or '1.5h' (as '90m'); a word on zero and negative ones."""
+    spelled = _SPELLED_DURATION.match(text)
+    if spelled:
+        amount = int(spelled.group(1))
+        return f" Did you mean '{amount}{spelled.group(2)[0].lower()}'?" if amount else " It must be more than zero."
+    if text.strip().startswith("-"):
+        return " It cannot be negative."
+    fractional = _FRACTIONAL_DURATION.match(text)
+    if fractional:
+        seconds = round(float(fractional.group(1)) * _UNIT_SECONDS[fractional.group(2)])
+        unit = next((u for u, size in _UNIT_SECONDS.items() if seconds and seconds % size == 0), None)
+        return f" Did you mean '{seconds // _UNIT_SECONDS[unit]}{unit}'?" if unit else ""
+    return ""
+
+
+def _features(m: Mapping) -> tuple[Feature, ...]:
+    items = m.mappings("features", f"{m.what} feature", example="{name: amount, type: double}")
+    if not items:
+        raise m.error(None, "needs 'features': a list of {name: ..., type: ..., expr: ...}")
+    features: dict[str, Feature] = {}
+    first: dict[str, Mapping] = {}
+    for item in items:
+        feature = _feature(item)
+        if feature.name in features:
+            raise item.where_value("name").error(
+                f"{m.what}: feature '{feature.name}' is defined twice (first at line "
+                f"{first[feature.name].where_value('name').line}): rename or remove one"
+            )
+        features[feature.name], first[feature.name] = feature, item
+    return tuple(features.values())
+
+
+def _feature(m: Mapping) -> Feature:
     m.check_keys(("name", "type", "expr", "description"))
     name = _name(m)
     expression_key = "expr" if m.has("expr") else "name"
@@ -355,27 +460,29 @@ def _feature(m: Mapping, view: str) -> Feature:
         type=_type(m),
         expression=m.required(expression_key, str),
         description=m.get("description", str, ""),
-        where=_text_where(m, expression_key),
+        where=m.where_text(expression_key),
     )
 
 
-def _reference(m: Mapping, key: str, name: str, known: dict[str, T], kind: str) -> T:
+def _reference(where: Where, what: str, name: str, known: dict[str, T], kind: str) -> T:
     if name not in known:
-        raise m.error(key, f"unknown {kind} '{name}'.{did_you_mean(name, list(known))} Define it, or fix the name.")
+        raise where.error(
+            f"{what}: unknown {kind} '{name}'.{did_you_mean(name, list(known))} Define it, or fix the name."
+        )
     return known[name]
 
 
 def _feature_service(m: Mapping, definitions: Definitions) -> FeatureService:
     m.check_keys(("name", "features", "full_feature_names", "description", "tags", "owner"))
     name = _name(m)
-    texts = m.string_list("features")
-    if not texts:
+    items = m.string_items("features")
+    if not items:
         raise m.error(None, "needs 'features': a list of 'view' or 'view:feature'")
-    refs = []
-    for text in texts:
-        ref = parse_feature_ref(text, definitions, on_error=lambda msg: m.error("features", msg))
+    refs: list[FeatureRef] = []
+    for text, where in items:
+        ref = parse_feature_ref(text, definitions, on_error=_error_at(where, m.what))
         if ref in refs:
-            raise m.error("features", f"'{text}' is listed twice")
+            raise where.error(f"{m.what}: '{text}' is listed twice: remove one")
         refs.append(ref)
     return FeatureService(
         name=name,
@@ -388,6 +495,10 @@ def _feature_service(m: Mapping, definitions: Definitions) -> FeatureService:
     )
 
 
+def _error_at(where: Where, what: str) -> Callable[[str], Exception]:
+    return lambda message: where.error(f"{what}: {message}")
+
+
 def parse_feature_ref(text: str, definitions: Definitions, *, on_error: Callable[[str], Exception]) -> FeatureRef:
     """Parse `view` or `view:feature` and check that it exists."""
     view_name, _, feature_name = text.strip().partition(":")
@@ -395,8 +506,9 @@ def parse_feature_ref(text: str, definitions: Definitions, *, on_error: Callable
     if view is None:
         raise on_error(f"'{text}' names no feature view.{did_you_mean(view_name, list(definitions.feature_views))}")
     if feature_name and view.feature(feature_name) is None:
+        names = [f.name for f in view.features]
         raise on_error(
             f"feature view '{view_name}' has no feature '{feature_name}'."
-            f"{did_you_mean(feature_name, [f.name for f in view.features])}"
+            f"{_suggest(feature_name, names, 'Its features')}"
         )
     return FeatureRef(view_name, feature_name or None)

@@ -71,7 +71,8 @@ class ExecutionError(FsqlError):
         self.node = node
         self.sql_path = Path(sql_path) if sql_path is not None else None
         where = f" (see {sql_path})" if sql_path else ""
-        super().__init__(f"{message}{where}")
+        first, newline, detail = message.partition("\n")
+        super().__init__(f"{first}{where}{newline}{detail}")
 
 
 class SelectionError(FsqlError):

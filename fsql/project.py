@@ -15,8 +15,9 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from sqlglot.dialects.dialect import Dialect, Dialects
 
-from fsql.errors import ProjectError, did_you_mean, register_secret
+from fsql.errors import DefinitionError, ProjectError, did_you_mean, register_secret
 from fsql.templating import TemplateRenderer
 from fsql.yamlfile import Mapping, Where, load_yaml
 
@@ -82,15 +83,26 @@ def load_project_config(
     """Read fsql_project.yml and select a target from profiles.yml.
 
     Raises:
-        ProjectError: a file is missing or wrong, or the target does not exist.
-        DefinitionError: a file is not valid YAML.
+        ProjectError: a file is missing, not valid YAML or wrong, or the target does not exist.
     """
     root = find_project_root(Path(project_dir))
+    try:
+        return _read_project(root, target=target, profiles_dir=profiles_dir, vars=vars)
+    except DefinitionError as exc:  # a mistake at a line of fsql_project.yml or profiles.yml
+        raise ProjectError(str(exc)) from None
+
+
+def _read_project(
+    root: Path, *, target: str | None, profiles_dir: Path | str | None, vars: dict[str, Any] | None
+) -> ProjectConfig:
     path = root / PROJECT_FILE
     renderer = TemplateRenderer()
-    raw = Mapping(_render_tree(load_yaml(path), renderer, path), path=path, what=PROJECT_FILE)
+    document = _render_tree(load_yaml(path, shown=Path(PROJECT_FILE)), renderer, Path(PROJECT_FILE))
+    name = document.get("name") if isinstance(document, dict) else None
+    what = f"project '{name}'" if isinstance(name, str) else "project"
+    raw = Mapping(document, path=Path(PROJECT_FILE), what=what, example="{name: my_project, dialect: duckdb}")
     raw.check_keys(("name", "profile", "definitions", "templates", "target-path", "dialect", "vars", "seed"))
-    name = raw.required("name", str)
+    name = raw.required("name", str, hint="add 'name: my_project' (lowercase, no spaces)")
     merged_vars = dict(raw.get("vars", dict, {}))
     merged_vars.update(vars or {})
     seed = raw.get("seed", str, "")
@@ -100,11 +112,24 @@ def load_project_config(
         definitions_dir=root / raw.get("definitions", str, "definitions"),
         templates_dir=root / raw.get("templates", str, "templates"),
         target_dir=root / raw.get("target-path", str, "target"),
-        dialect=raw.get("dialect", str, "duckdb"),
+        dialect=_dialect(raw, "duckdb"),
         vars=merged_vars,
         seed_script=root / seed if seed else None,
         **_select_target(raw.get("profile", str, name), root, target, profiles_dir, renderer),
     )
+
+
+def _dialect(raw: Mapping, default: str) -> str:
+    """The value of 'dialect:', which must name a sqlglot dialect."""
+    dialect = raw.get("dialect", str, default)
+    if Dialect.get(dialect) is None:
+        known = [d.value for d in Dialects if d.value]
+        raise raw.error(
+            "dialect",
+            f"unknown dialect '{dialect}'.{did_you_mean(dialect, known)} Write a sqlglot dialect name "
+            f"such as duckdb, postgres, bigquery or snowflake",
+        )
+    return dialect
 
 
 def _select_target(
@@ -113,24 +138,35 @@ def _select_target(
     path = _find_profiles(root, profiles_dir)
     if path is None:
         if wanted not in (None, "dev"):
-            raise ProjectError(f"target '{wanted}' requested but no {PROFILES_FILE} was found in {root}")
+            raise ProjectError(
+                f"target '{wanted}' requested but no {PROFILES_FILE} was found in {root} or ~/.fsql: "
+                f"create one, or point --profiles-dir (or FSQL_PROFILES_DIR) at it"
+            )
         return {"target": Target("dev", DEFAULT_OFFLINE_URL, "duckdb"), "targets": ("dev",)}
-    profiles = Mapping(_render_tree(load_yaml(path), renderer, path), path=path, what=PROFILES_FILE)
+    shown = path.relative_to(root) if path.is_relative_to(root) else path
+    profiles = Mapping(_render_tree(load_yaml(path, shown=shown), renderer, shown), path=shown, what=PROFILES_FILE)
     if profile not in profiles.data:
         raise ProjectError(
-            f"{path}: no profile named '{profile}' (the project's 'profile', or its name)."
+            f"{shown}: no profile named '{profile}' (the project's 'profile', or its name)."
             f"{did_you_mean(profile, list(profiles.data))} Add a top-level '{profile}:' entry."
         )
-    entry = Mapping(profiles.data[profile], path=path, what=f"profile '{profile}'", where=profiles.where_value(profile))
+    entry = Mapping(
+        profiles.data[profile], path=shown, what=f"profile '{profile}'", where=profiles.where_value(profile)
+    )
     entry.check_keys(("target", "outputs"))
-    outputs = Mapping(entry.required("outputs", dict), path=path, what=f"profile '{profile}' outputs")
+    outputs = Mapping(
+        entry.required("outputs", dict, hint="add 'outputs:' with one entry per target, e.g. dev: {offline: ...}"),
+        path=shown,
+        what=f"profile '{profile}' outputs",
+    )
     name = wanted or entry.get("target", str, "dev")
     if name not in outputs.data:
-        raise ProjectError(
-            f"{path}: profile '{profile}' has no target '{name}'.{did_you_mean(name, list(outputs.data))} "
+        where = entry.where_value("target") if wanted is None and entry.has("target") else Where(shown)
+        raise where.error(
+            f"profile '{profile}' has no target '{name}'.{did_you_mean(name, list(outputs.data))} "
             f"Targets: {', '.join(outputs.data)}."
         )
-    return {"target": _parse_target(name, outputs, path), "targets": tuple(outputs.data)}
+    return {"target": _parse_target(name, outputs, shown), "targets": tuple(outputs.data)}
 
 
 def _find_profiles(root: Path, profiles_dir: Path | str | None) -> Path | None:
@@ -151,42 +187,56 @@ def _parse_target(name: str, outputs: Mapping, path: Path) -> Target:
     online = raw.get("online", str, "") or None
     for key, url in (("offline", offline), ("online", online)):
         if url:
-            _check_url(url, raw.where_value(key), key)
-    dialect = raw.get("dialect", str, "") or dialect_from_url(offline, raw.where_value("offline"))
+            _check_url(url, raw, key)
+    if raw.get("dialect", str, ""):
+        dialect = _dialect(raw, "")
+    else:
+        dialect = dialect_from_url(offline, raw.where_value("offline"), what=raw.what)
     return Target(name, offline, dialect, online, raw.get("online_schema", str, "fsql_online"))
 
 
-def _check_url(url: str, where: Where, key: str) -> None:
+def _check_url(url: str, raw: Mapping, key: str) -> None:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise where.error(
-            f"'{key}' is not a connection URL: write it as SQLAlchemy does, e.g. duckdb:///path.duckdb, "
-            f"postgresql+psycopg://user@host:5432/db or bigquery://project"
+        raise raw.error(
+            key,
+            f"'{key}' is not a connection URL: '{_masked(url)}'. Write it as SQLAlchemy does, e.g. "
+            f"duckdb:///path.duckdb, postgresql+psycopg://user@host:5432/db or bigquery://project",
         ) from None
     register_secret(parsed.password if isinstance(parsed.password, str) else None)
 
 
-def dialect_from_url(url: str, where: Where | None = None) -> str:
+def _masked(url: str) -> str:
+    """`url` with the password of `user:password@host` replaced, even when the URL does not parse."""
+    head, at, host = url.rpartition("@")
+    scheme, slashes, userinfo = head.rpartition("//")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{scheme}{slashes}{userinfo.split(':')[0]}:*****@{host}"
+
+
+def dialect_from_url(url: str, where: Where | None = None, *, what: str = "") -> str:
     backend = make_url(url).get_backend_name()
     if backend not in DIALECT_BY_BACKEND:
         message = (
             f"cannot tell the SQL dialect of '{backend}' URLs: set 'dialect:' on the target "
             f"(one of {', '.join(sorted(set(DIALECT_BY_BACKEND.values())))})"
         )
+        message = f"{what}: {message}" if what else message
         raise where.error(message) if where else ProjectError(message)
     return DIALECT_BY_BACKEND[backend]
 
 
-def _render_tree(node: Any, renderer: TemplateRenderer, path: Path, where: str = "") -> Any:
+def _render_tree(node: Any, renderer: TemplateRenderer, path: Path, where: Where | None = None) -> Any:
     """Render `{{ ... }}` in every string of a YAML tree, in place, keeping line info."""
     if isinstance(node, dict):
         for key in list(node):
             line = node.lc.value(key)[0] + 1 if isinstance(node, CommentedMap) else None
-            node[key] = _render_tree(node[key], renderer, path, f"{path}:{line}" if line else str(path))
+            node[key] = _render_tree(node[key], renderer, path, Where(path, line))
     elif isinstance(node, list):
         for index, item in enumerate(node):
-            node[index] = _render_tree(item, renderer, path, where or str(path))
+            node[index] = _render_tree(item, renderer, path, where)
     elif isinstance(node, str) and "{{" in node:
-        return renderer.render_string(node, where=where or str(path))
+        return renderer.render_string(node, where=where or Where(path))
     return node

@@ -82,6 +82,8 @@ class FeatureView:
     ttl: Duration | None
     features: tuple[Feature, ...]
     online: bool = False
+    # How late rows may arrive: materialization re-reads (watermark - lateness, end].
+    lateness: Duration | None = None
     tags: tuple[str, ...] = ()
     owner: str = ""
     description: str = ""

@@ -2,21 +2,28 @@
 
 Project and profile files may use `{{ env_var('X', 'default') }}`; SQL templates under
 templates/ may also use `{{ var('x') }}`, `{{ source('name') }}` and the macros defined in
-templates/macros/*.sql, as in dbt. Rendering never guesses: an undefined name is an error.
+templates/macros/*.sql, as in dbt. Rendering never guesses: an undefined name is an error,
+reported at the line of the template (or of the YAML value) that uses it.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from fsql.errors import ProjectError, register_secret
+from fsql.errors import DefinitionError, FsqlError, ProjectError, did_you_mean, register_secret
+from fsql.yamlfile import Where
 
 _MISSING = object()
+_STRING_TEMPLATE = "<template>"  # the file name Jinja gives templates made from strings
+# StrictUndefined's message for an unknown name (attribute errors read differently).
+_UNDEFINED_NAME = re.compile(r"^'(\w+)' is undefined$")
 
 
 def env_var(name: str, default: Any = _MISSING) -> str:
@@ -40,8 +47,8 @@ def make_var(variables: Mapping[str, Any]) -> Callable[..., Any]:
             return variables[name]
         if default is _MISSING:
             raise ProjectError(
-                f"var('{name}') is not defined: add it under 'vars:' in fsql_project.yml, "
-                f"pass --vars '{{{name}: ...}}', or give a default: var('{name}', ...)"
+                f"var('{name}') is not defined.{did_you_mean(name, list(variables))} Add it under 'vars:' in "
+                f"fsql_project.yml, pass --vars '{{{name}: ...}}', or give a default: var('{name}', ...)"
             )
         return default
 
@@ -49,10 +56,21 @@ def make_var(variables: Mapping[str, Any]) -> Callable[..., Any]:
 
 
 class TemplateRenderer:
-    """Renders strings and files with one Jinja environment (templates dir + macros)."""
+    """Renders strings and files with one Jinja environment (templates dir + macros).
 
-    def __init__(self, *, templates_dir: Path | None = None, globals_: Mapping[str, Any] | None = None) -> None:
+    Errors are `DefinitionError`s at the template's line: in the YAML file for a string
+    (given its start), in the template or macro file otherwise, shown relative to `root`.
+    """
+
+    def __init__(
+        self,
+        *,
+        templates_dir: Path | None = None,
+        root: Path | None = None,
+        globals_: Mapping[str, Any] | None = None,
+    ) -> None:
         loader = jinja2.FileSystemLoader(str(templates_dir)) if templates_dir and templates_dir.is_dir() else None
+        self.root = root
         self.env = jinja2.Environment(
             loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
         )
@@ -66,36 +84,71 @@ class TemplateRenderer:
             name = path.relative_to(templates_dir).as_posix()
             try:
                 module = self.env.get_template(name).module
-            except jinja2.TemplateError as exc:
-                raise self._error(exc, name) from None
+            except Exception as exc:  # a macro file runs user code: report it at its line
+                raise self._error(exc, "", Where(self._shown(str(path)), 1)) from None
             for key, value in vars(module).items():
                 if isinstance(value, jinja2.runtime.Macro):
                     self.env.globals[key] = value
 
-    def render_string(self, text: str, *, where: str) -> str:
-        """Render `text`; `where` (file:line) prefixes any error."""
+    def render_string(self, text: str, *, where: Where, what: str = "") -> str:
+        """Render `text`, which starts at `where`; `what` (e.g. "source 'x'") prefixes any error."""
         if "{" not in text:
             return text
         try:
             return self.env.from_string(text).render()
-        except ProjectError as exc:
-            raise ProjectError(f"{where}: {exc}") from None
-        except jinja2.TemplateError as exc:
-            raise ProjectError(f"{where}: could not render template: {exc}") from None
+        except Exception as exc:  # templates run user code: report any failure at its line
+            raise self._error(exc, what, where) from None
 
-    def render_file(self, name: str) -> str:
-        """Render a template under the templates dir by its relative name."""
+    def render_file(self, name: str, *, what: str = "", where: Where | None = None) -> str:
+        """Render a template under the templates dir by its relative name; `where` refers to it."""
         try:
             return self.env.get_template(name).render()
-        except jinja2.TemplateNotFound:
-            raise ProjectError(f"template '{name}' not found in the templates directory") from None
-        except ProjectError as exc:
-            raise ProjectError(f"templates/{name}: {exc}") from None
-        except jinja2.TemplateError as exc:
-            raise self._error(exc, name) from None
+        except Exception as exc:  # templates run user code: report any failure at its line
+            raise self._error(exc, what, where) from None
 
-    @staticmethod
-    def _error(exc: jinja2.TemplateError, name: str) -> ProjectError:
-        line = getattr(exc, "lineno", None)
-        where = f"templates/{name}" + (f":{line}" if line else "")
-        return ProjectError(f"{where}: could not render template: {exc}")
+    def _error(self, exc: Exception, what: str, origin: Where | None) -> DefinitionError:
+        if isinstance(exc, DefinitionError):
+            return exc  # from a nested template (a source() call), already placed
+        prefix = f"{what}: " if what else ""
+        return self._where(exc, origin).error(f"{prefix}{self._describe(exc)}")
+
+    def _describe(self, exc: Exception) -> str:
+        if isinstance(exc, FsqlError):
+            return str(exc)
+        if isinstance(exc, jinja2.TemplateSyntaxError):
+            return f"template syntax error: {exc.message}"
+        if isinstance(exc, jinja2.TemplateNotFound):
+            return f"template '{exc.name}' not found in the templates directory"
+        if isinstance(exc, jinja2.UndefinedError):
+            match = _UNDEFINED_NAME.match(str(exc))
+            hint = did_you_mean(match.group(1), list(self.env.globals)) if match else ""
+            return f"{exc}.{hint} Use var('name') for project variables, or define a macro under templates/macros/"
+        return f"the template failed: {type(exc).__name__}: {exc}"
+
+    def _where(self, exc: Exception, origin: Where | None) -> Where:
+        """The innermost template line that raised `exc`: in a template file, or in the YAML text at `origin`.
+
+        `origin` is where a string template starts, or where a file template is named; it is
+        also the answer when no template line is known.
+        """
+        frames: list[tuple[str, int | None]]
+        if isinstance(exc, jinja2.TemplateSyntaxError) and exc.lineno:
+            frames = [(exc.filename or _STRING_TEMPLATE, exc.lineno)]
+        else:
+            frames = [(f.filename, f.lineno) for f in traceback.extract_tb(exc.__traceback__)]
+        for filename, line in reversed(frames):
+            if filename == _STRING_TEMPLATE and origin is not None:
+                return origin.at(line)
+            if self._is_template_file(filename):
+                return Where(self._shown(filename), line)
+        return origin or Where(Path(_STRING_TEMPLATE))
+
+    def _is_template_file(self, filename: str) -> bool:
+        loader = self.env.loader
+        if not isinstance(loader, jinja2.FileSystemLoader):
+            return False
+        return any(filename.startswith(os.path.join(str(base), "")) for base in loader.searchpath)
+
+    def _shown(self, filename: str) -> Path:
+        path = Path(filename)
+        return path.relative_to(self.root) if self.root and path.is_relative_to(self.root) else path

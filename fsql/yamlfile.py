@@ -7,29 +7,54 @@ that every error can say where it is and what to do.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.scalarstring import (
+    DoubleQuotedScalarString,
+    FoldedScalarString,
+    LiteralScalarString,
+    SingleQuotedScalarString,
+)
 
 from fsql.errors import DefinitionError, did_you_mean, format_location
 
 T = TypeVar("T")
 
 _CONTEXT_LINES = 2
+# What every fsql name must look like; items with another name are described by number.
+NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*$")
+# ruamel's words for common mistakes -> what to do about them.
+_YAML_HINTS = {
+    "mapping values are not allowed here": "quote the value if it contains ': ', or fix the indentation",
+    "found character '\\t'": "indent with spaces, not tabs",
+    "that cannot start any token": "quote the value",
+    "could not find expected ':'": "write 'key: value', and close any open quote",
+    "found unexpected end of stream": "close the open quote or bracket",
+}
+_DEFAULT_YAML_HINT = "fix the YAML syntax at the marked line"
 
 
 @dataclass(frozen=True)
 class Where:
-    """A place in a file, 1-based, as people count lines."""
+    """A place in a file, 1-based, as people count lines.
+
+    `indent` is set where a multi-line text starts (a literal block scalar, a template
+    file): the column at which its later lines begin, so that `at` can map a position
+    inside the text back to the file.
+    """
 
     path: Path
     line: int | None = None
     col: int | None = None
+    indent: int | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return format_location(self.path, self.line, self.col)
@@ -37,15 +62,35 @@ class Where:
     def error(self, message: str) -> DefinitionError:
         return DefinitionError(message, path=self.path, line=self.line, col=self.col)
 
+    def at(self, line: int | None, col: int | None = None) -> Where:
+        """The place of (line, col), both 1-based, inside a text that starts here.
 
-def load_yaml(path: Path, text: str | None = None) -> Any:
+        Example:
+            >>> str(Where(Path("a.yml"), 5, 11).at(1, 4))
+            'a.yml:5:14'
+            >>> str(Where(Path("a.yml"), 5, 11, indent=7).at(2, 4))
+            'a.yml:6:10'
+        """
+        if self.line is None or line is None:
+            return self
+        first = self.col if line == 1 else self.indent
+        return Where(self.path, self.line + line - 1, first + col - 1 if first and col else None)
+
+
+def load_yaml(path: Path, text: str | None = None, *, shown: Path | None = None) -> Any:
     """Parse a YAML file, with numbered context lines around a syntax error.
 
+    Args:
+        path: the file to read.
+        text: its text, if already read.
+        shown: the path to name in errors (e.g. relative to the project), default `path`.
+
     Raises:
-        DefinitionError: the file is not valid YAML or repeats a key.
+        DefinitionError: the file is not UTF-8, not valid YAML, or repeats a key.
     """
+    shown = shown or path
     if text is None:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, shown=shown)
     try:
         yaml = YAML(typ="rt")
         yaml.preserve_quotes = True
@@ -54,12 +99,35 @@ def load_yaml(path: Path, text: str | None = None) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
-        problem = " ".join(p for p in (exc.context, exc.problem) if p)
-        if "duplicate key" in (exc.problem or ""):
-            problem = f"{exc.problem.split(' with value')[0]}; every key may appear once in a mapping"
         raise DefinitionError(
-            f"invalid YAML: {problem}\n{_snippet(text, line)}", path=path, line=line, col=col
+            f"invalid YAML: {_yaml_problem(exc)}\n{_snippet(text, line)}", path=shown, line=line, col=col
         ) from None
+
+
+def read_text(path: Path, *, shown: Path | None = None) -> str:
+    """The text of a UTF-8 file.
+
+    Raises:
+        DefinitionError: the file is not UTF-8.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(f"not UTF-8 text ({exc.reason}): save the file as UTF-8", path=shown or path) from None
+
+
+def _yaml_problem(exc: MarkedYAMLError) -> str:
+    problem = exc.problem or ""
+    if isinstance(exc, DuplicateKeyError):
+        key = problem.split(" with value")[0].removeprefix("found duplicate key ").strip('"')
+        return f"key '{key}' appears twice in one mapping: keep one of them"
+    mark, context_mark = exc.problem_mark, exc.context_mark
+    if exc.context and context_mark and (not mark or context_mark.line != mark.line):
+        problem += f" ({exc.context} that starts at line {context_mark.line + 1}, column {context_mark.column + 1})"
+    elif exc.context:
+        problem = f"{exc.context}: {problem}"
+    hint = next((h for words, h in _YAML_HINTS.items() if words in problem), _DEFAULT_YAML_HINT)
+    return f"{problem}: {hint}"
 
 
 def _snippet(text: str, line: int | None) -> str:
@@ -84,27 +152,47 @@ def where_node(node: Any, path: Path) -> Where:
     return Where(path)
 
 
+def describe_item(noun: str, data: Any, index: int) -> str:
+    """`feature 'x'` for an item named x, else `feature #3` (1-based)."""
+    name = data.get("name") if isinstance(data, dict) else None
+    if isinstance(name, str) and NAME_PATTERN.match(name):
+        return f"{noun} '{name}'"
+    return f"{noun} #{index + 1}"
+
+
 class Mapping:
     """One YAML mapping describing `what` (e.g. "feature view 'driver_stats'").
 
     Reads typed values and turns every mistake into a `DefinitionError` at the key's line.
+    `lines` (the file's text) lets it find where a block scalar's text starts.
     """
 
-    def __init__(self, data: Any, *, path: Path, what: str, where: Where | None = None) -> None:
+    def __init__(
+        self,
+        data: Any,
+        *,
+        path: Path,
+        what: str,
+        where: Where | None = None,
+        lines: tuple[str, ...] = (),
+        example: str = "",
+    ) -> None:
         self.path = path
         self.what = what
+        self.lines = lines
         self._where = where or where_node(data, path)
         if not isinstance(data, dict):
-            raise self._where.error(f"{what} must be a mapping of keys to values, not {_kind(data)}")
+            like = f", e.g. {example}" if example else ""
+            raise self._where.error(f"{what} must be a mapping of keys to values{like}, not {_kind(data)}")
         self.data = data
 
-    def check_keys(self, allowed: Iterable[str]) -> None:
+    def check_keys(self, allowed: Iterable[str], *, noun: str = "key") -> None:
         allowed = tuple(allowed)
         for key in self.data:
             if key not in allowed:
                 raise self.where_key(key).error(
-                    f"{self.what}: unknown key '{key}'.{did_you_mean(str(key), allowed)} "
-                    f"Allowed keys: {', '.join(allowed)}."
+                    f"{self.what}: unknown {noun} '{key}'.{did_you_mean(str(key), allowed)} "
+                    f"Allowed {noun}s: {', '.join(allowed)}."
                 )
 
     def where(self) -> Where:
@@ -122,6 +210,36 @@ class Mapping:
             return Where(self.path, line + 1, col + 1)
         return self._where
 
+    def where_text(self, key: str) -> Where:
+        """Where the text of a string value starts, past any quote; a block scalar starts on the next line."""
+        where = self.where_value(key)
+        value = self.data.get(key)
+        if where.line is None or where.col is None or not isinstance(value, str):
+            return where
+        if isinstance(value, FoldedScalarString):
+            return Where(where.path, where.line + 1)  # folding joins lines: only the first line is known
+        if isinstance(value, LiteralScalarString):
+            indent = self._block_indent(where.line)
+            start = Where(where.path, where.line + 1, indent, indent=indent)
+        elif isinstance(value, SingleQuotedScalarString | DoubleQuotedScalarString):
+            start = Where(where.path, where.line, where.col + 1)
+        else:
+            start = where
+        return start if self._verbatim(start, value.split("\n")[0]) else Where(where.path, where.line)
+
+    def _verbatim(self, start: Where, text: str) -> bool:
+        """Whether `text` is written as is at `start`: not so for escapes or a scalar folded over lines."""
+        if not self.lines or start.line is None or start.col is None or start.line > len(self.lines):
+            return not self.lines
+        return self.lines[start.line - 1][start.col - 1 :].startswith(text)
+
+    def _block_indent(self, indicator_line: int) -> int | None:
+        """The 1-based column of a block scalar's text: that of its first non-blank line."""
+        for text in self.lines[indicator_line:]:
+            if text.strip():
+                return len(text) - len(text.lstrip(" ")) + 1
+        return None
+
     def error(self, key: str | None, message: str) -> DefinitionError:
         where = self.where_value(key) if key else self._where
         return where.error(f"{self.what}: {message}")
@@ -134,9 +252,10 @@ class Mapping:
             return default
         return self.required(key, kind)
 
-    def required(self, key: str, kind: type[T]) -> T:
+    def required(self, key: str, kind: type[T], *, hint: str = "") -> T:
+        """The value under `key`, of type `kind`; `hint` says what to write when it is missing."""
         if not self.has(key):
-            raise self._where.error(f"{self.what}: missing required key '{key}'")
+            raise self._where.error(f"{self.what}: missing required key '{key}': {hint or f'add {key}: ...'}")
         value = self.data[key]
         if kind is str and isinstance(value, int | float) and not isinstance(value, bool):
             value = str(value)
@@ -144,31 +263,45 @@ class Mapping:
             raise self.error(key, f"'{key}' must be {_KIND_NAMES.get(kind, kind.__name__)}, not {_kind(value)}")
         return value  # type: ignore[return-value]
 
-    def string_list(self, key: str) -> tuple[str, ...]:
-        """A list of strings; a single string is taken as a list of one."""
+    def string_items(self, key: str) -> list[tuple[str, Where]]:
+        """A list of strings with the place of each; a single string is taken as a list of one."""
         if not self.has(key):
-            return ()
+            return []
         value = self.data[key]
         if isinstance(value, str):
-            return (value,)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.error(key, f"'{key}' must be a list of strings")
-        return tuple(value)
+            return [(value, self.where_value(key))]
+        if not isinstance(value, list):
+            raise self.error(key, f"'{key}' must be a list of strings, e.g. [a, b], not {_kind(value)}")
+        items = []
+        for index, item in enumerate(value):
+            where = where_item(value, index, self.path)
+            if not isinstance(item, str):
+                raise where.error(f"{self.what}: item {index + 1} of '{key}' must be a string, not {_kind(item)}")
+            items.append((item, where))
+        return items
 
-    def mappings(self, key: str, what: Callable[[Mapping], str]) -> list[Mapping]:
-        """The items of a list of mappings under `key`, each described by `what(item)`."""
+    def string_list(self, key: str) -> tuple[str, ...]:
+        """A list of strings; a single string is taken as a list of one."""
+        return tuple(text for text, _ in self.string_items(key))
+
+    def mappings(self, key: str, noun: str, *, example: str = "") -> list[Mapping]:
+        """The mappings listed under `key`, each described as `noun 'name'` (or `noun #n` if unnamed)."""
         if not self.has(key):
             return []
         seq = self.data[key]
         if not isinstance(seq, list):
-            raise self.error(key, f"'{key}' must be a list")
-        items = []
-        for index, item in enumerate(seq):
-            where = where_item(seq, index, self.path)
-            mapping = Mapping(item, path=self.path, what=f"{self.what}, item {index + 1} of '{key}'", where=where)
-            mapping.what = what(mapping)
-            items.append(mapping)
-        return items
+            raise self.error(key, f"'{key}' must be a list, one item per '- ' line, not {_kind(seq)}")
+        return [
+            Mapping(
+                item,
+                path=self.path,
+                what=describe_item(noun, item, index),
+                where=where_item(seq, index, self.path),
+                lines=self.lines,
+                example=example,
+            )
+            for index, item in enumerate(seq)
+        ]
 
 
 _KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "a list", dict: "a mapping"}

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from postgres_server import POSTGRES_DSN_VAR, configured_dsn, connection_error, start_throwaway_server
 
 import fsql
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_FILES = ("fsql_project.yml", "profiles.yml", "definitions", "templates")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Every test that asks for Postgres is marked, so `-m "not postgres"` leaves them out.
+    for item in items:
+        if "postgres_dsn" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,3 +55,44 @@ def seeded_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def example_copy(tmp_path: Path) -> Path:
     """A fresh, unseeded copy of the example project to modify."""
     return copy_example_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A libpq DSN of a real Postgres: FSQL_TEST_POSTGRES_DSN, or a throwaway server."""
+    dsn = configured_dsn()
+    error = connection_error(dsn)
+    if error is None:
+        yield dsn
+        return
+    try:
+        started, stop = start_throwaway_server()
+    except Exception as exc:
+        message = (
+            f"no Postgres at {dsn} ({error}), and starting a throwaway one failed ({exc}); "
+            f"set {POSTGRES_DSN_VAR} to a server's DSN"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield started
+    finally:
+        stop()
+
+
+@pytest.fixture
+def postgres_schema(postgres_dsn: str) -> Iterator[str]:
+    """A fresh schema for one test, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    schema = f"fsql_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')

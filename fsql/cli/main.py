@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,11 @@ from sqlglot.errors import SqlglotError
 
 from fsql import console
 from fsql.api import Project, load_project
+from fsql.build import ONLINE_HELP, BuildOptions, NodeResult
 from fsql.cli import options as opt
 from fsql.compile.spine import DEFAULT_SPINE_TABLE, DEFAULT_SPINE_TIMESTAMP
 from fsql.errors import ExecutionError, FsqlError, ProjectError, scrub_secrets
+from fsql.online.entities import parse_entity
 
 app = typer.Typer(
     name="fsql",
@@ -96,6 +99,22 @@ def _parse_vars(text: str | None) -> dict[str, Any]:
     return value
 
 
+def _count(n: int, nouns: str) -> str:
+    singular, plural = nouns.split("/")
+    return f"{n} {singular if n == 1 else plural}"
+
+
+def _parse_time(text: str | None, option: str) -> datetime:
+    """An ISO 8601 time; naive means UTC; None means now."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ProjectError(f"{option} '{text}' is not an ISO 8601 time, e.g. 2024-03-20T12:00:00Z") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _split(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
@@ -106,11 +125,16 @@ def validate(ctx: typer.Context) -> None:
     with handled(ctx):
         project = ctx.obj.project()
         definitions = project.validate()
-        console.info(
-            f"OK: {len(definitions.entities)} entities, {len(definitions.sources)} sources, "
-            f"{len(definitions.feature_views)} feature views, {len(definitions.feature_services)} feature services "
-            f"in {project.config.root}"
+        counts = ", ".join(
+            _count(n, noun)
+            for n, noun in (
+                (len(definitions.entities), "entity/entities"),
+                (len(definitions.sources), "source/sources"),
+                (len(definitions.feature_views), "feature view/feature views"),
+                (len(definitions.feature_services), "feature service/feature services"),
+            )
         )
+        console.info(f"OK: {counts} in {project.config.root}")
 
 
 @app.command(name="compile")
@@ -217,3 +241,93 @@ def seed(ctx: typer.Context, scale: opt.Scale = 1.0, seed: opt.Seed = 42) -> Non
         for path, rows in written.items():
             console.info(f"wrote {path}: {rows:,} rows")
         console.info(f"seeded in {time.perf_counter() - started:.2f} s")
+
+
+@app.command()
+def build(
+    ctx: typer.Context,
+    select: opt.Select = None,
+    exclude: opt.Exclude = None,
+    full_refresh: opt.FullRefresh = False,
+    end: opt.End = None,
+    create_indexes: opt.CreateIndexes = False,
+) -> None:
+    """Validate, compile, write target/ artifacts, and materialize online views into Postgres."""
+    with handled(ctx):
+        options = BuildOptions(
+            end=_parse_time(end, "--end"),
+            select=select,
+            exclude=exclude,
+            full_refresh=full_refresh,
+            create_indexes=create_indexes,
+        )
+        _run_build(ctx.obj.project(), options)
+
+
+@app.command()
+def materialize(
+    ctx: typer.Context,
+    start: opt.Start,
+    end: opt.End = None,
+    select: opt.Select = None,
+    exclude: opt.Exclude = None,
+) -> None:
+    """Materialize online views for an explicit window (start, end], whatever their watermark."""
+    with handled(ctx):
+        options = BuildOptions(
+            end=_parse_time(end, "--end"), start=_parse_time(start, "--start"), select=select, exclude=exclude
+        )
+        _run_build(ctx.obj.project(), options)
+
+
+def _run_build(project: Project, options: BuildOptions) -> None:
+    from rich.table import Table
+
+    status = console.err.status("materializing ...")
+    status.start()
+
+    def progress(node: NodeResult) -> None:
+        status.update(f"materialized {node.view}")
+        console.info(f"{node.status:>7}  {node.view}  {node.message}  ({node.seconds:.2f} s)")
+
+    try:
+        result = project.build(options, on_node=progress)
+    finally:
+        status.stop()
+    summary = Table(
+        "feature view", "status", "rows read", "rows upserted", "seconds", title="fsql build", title_justify="left"
+    )
+    for node in result.nodes:
+        summary.add_row(node.view, node.status, f"{node.rows_read:,}", f"{node.rows_written:,}", f"{node.seconds:.2f}")
+    console.err.print(summary)
+    if not result.online_configured:
+        console.info(ONLINE_HELP.format(target=project.config.target.name))
+    console.info(f"done in {result.seconds:.2f} s; artifacts in {project.config.target_dir}")
+    if result.failed:
+        for node in result.nodes:
+            if node.status == "error":
+                console.error(f"{node.view}: {node.message}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def get(
+    ctx: typer.Context,
+    entity: opt.Entity,
+    service: opt.Service = None,
+    features: opt.Features = None,
+    full_feature_names: opt.FullFeatureNames = None,
+    now: opt.Now = None,
+) -> None:
+    """Look features up in the online store and print them as JSON, one object per --entity."""
+    with handled(ctx):
+        project = ctx.obj.project()
+        rows = [parse_entity(text, project.definitions) for text in entity]
+        values = project.get_online_features(
+            rows,
+            service=service,
+            features=_split(features),
+            full_feature_names=full_feature_names,
+            now=_parse_time(now, "--now") if now else None,
+        )
+        typer.echo(json.dumps(values, indent=2, default=str))

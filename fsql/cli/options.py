@@ -43,3 +43,25 @@ Out = Annotated[
 ]
 Scale = Annotated[float, typer.Option("--scale", help="Data size multiplier (1 = a few seconds).")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same data.")]
+Select = Annotated[
+    str | None,
+    typer.Option("--select", "-s", help="Views to run: names, tag:x, source:x, entity:x (space = or, comma = and)."),
+]
+Exclude = Annotated[str | None, typer.Option("--exclude", help="Views to leave out (same syntax as --select).")]
+FullRefresh = Annotated[
+    bool, typer.Option("--full-refresh", help="Rebuild online tables anew and swap them in (schema changes).")
+]
+End = Annotated[
+    str | None, typer.Option("--end", help="Materialize rows up to this time (ISO 8601, UTC; default now).")
+]
+Start = Annotated[str, typer.Option("--start", help="Materialize rows after this time (ISO 8601, UTC).")]
+CreateIndexes = Annotated[
+    bool, typer.Option("--create-indexes", help="Create the index that serves point-in-time joins on Postgres sources.")
+]
+Entity = Annotated[
+    list[str],
+    typer.Option(
+        "--entity", "-e", help="Entity keys, e.g. driver_id=1001 or rider_id=5,driver_id=1001; repeat for more."
+    ),
+]
+Now = Annotated[str | None, typer.Option("--now", help="Evaluate ttls at this time (ISO 8601; default now).")]

@@ -109,15 +109,23 @@ def _check_spine(spine: Spine, request: FeatureRequest) -> None:
         )
 
 
+def example_definitions() -> Definitions:
+    """Tiny definitions for the doctests: one view of one feature over a table."""
+    from fsql.spec import Column, Entity, Feature, FeatureView, Source, SourceKind
+
+    bigint = exp.DataType.Type.BIGINT
+    key = Column("driver_id", bigint)
+    source = Source("stats", SourceKind.TABLE, "stats", "ts", None, (key, Column("trips", bigint)))
+    view = FeatureView("driver_stats", ("driver",), (key,), "stats", None, (Feature("trips", bigint, "trips"),))
+    return Definitions("duckdb", {"driver": Entity("driver", (key,))}, {"stats": source}, {view.name: view}, {})
+
+
 def example_context() -> CompileContext:
     """A tiny context for the passes' doctests."""
     from fsql.compile.request import OutputFeature, ViewRequest
-    from fsql.spec import Column, Feature, FeatureView, Source, SourceKind
 
-    bigint = exp.DataType.Type.BIGINT
-    source = Source("stats", SourceKind.TABLE, "stats", "ts", None, (Column("driver_id", bigint),))
-    feature = Feature("trips", bigint, "trips")
-    view = FeatureView("driver_stats", ("driver",), (Column("driver_id", bigint),), "stats", None, (feature,))
-    request = FeatureRequest("example", (ViewRequest(view, source, (OutputFeature(feature, "trips"),)),))
-    spine = Spine(exp.to_table("labels"))
-    return CompileContext(request, spine, "duckdb", "duckdb", strategy_for("duckdb"))
+    definitions = example_definitions()
+    view = definitions.feature_views["driver_stats"]
+    outputs = tuple(OutputFeature(f, f.name) for f in view.features)
+    request = FeatureRequest("example", (ViewRequest(view, definitions.sources["stats"], outputs),))
+    return CompileContext(request, Spine(exp.to_table("labels")), "duckdb", "duckdb", strategy_for("duckdb"))

@@ -14,6 +14,7 @@ from sqlglot import exp
 from fsql.compile.context import CREATED_TS, EVENT_TS, SPINE_ALIAS, CompileContext, column, ident, rows_cte_name
 from fsql.compile.request import ViewRequest
 from fsql.compile.strategy import PointInTimeStrategy
+from fsql.spec import SourceKind
 
 _CANDIDATE = "candidate"
 
@@ -51,3 +52,23 @@ class LateralStrategy(PointInTimeStrategy):
             .order_by(*order)
             .limit(1)
         )
+
+    def supporting_index(self, view: ViewRequest, dialect: str) -> str | None:
+        """CREATE INDEX IF NOT EXISTS on (keys, event, created NULLS FIRST) of a table source.
+
+        A backward scan of it yields event DESC, created DESC NULLS LAST: the join's order.
+        """
+        source = view.source
+        if source.kind is not SourceKind.TABLE:
+            return None
+        columns = [exp.Ordered(this=column(k.name)) for k in view.view.join_keys]
+        columns.append(exp.Ordered(this=column(source.timestamp)))
+        if source.created_timestamp:
+            columns.append(exp.Ordered(this=column(source.created_timestamp), nulls_first=True))
+        table = exp.to_table(source.location, dialect=dialect)
+        index = exp.Index(
+            this=ident(f"{table.name}__fsql_pit"),
+            table=table,
+            params=exp.IndexParameters(columns=columns),
+        )
+        return exp.Create(this=index, kind="INDEX", exists=True).sql(dialect)

@@ -48,28 +48,31 @@ def add_feature_rows(query: exp.Select, ctx: CompileContext) -> exp.Select:
         'driver_stats__rows'
     """
     for view in ctx.request.views:
-        cte = query.with_(ident(rows_cte_name(view)), as_=feature_rows(view, ctx), copy=False)
+        cte = query.with_(ident(rows_cte_name(view)), as_=feature_rows(view, ctx.source_dialect), copy=False)
         cte.args["with_"].expressions[-1].add_comments(
             [f" {view.view.name}: feature rows from source '{view.source.name}' "]
         )
     return query
 
 
-def feature_rows(view: ViewRequest, ctx: CompileContext) -> exp.Select:
+def feature_rows(view: ViewRequest, source_dialect: str) -> exp.Select:
+    """One view's rows: its keys, event (and created) time and typed features, from its source."""
     source = view.source
     keys = [column(k.name) for k in view.view.join_keys]
     projections: list[exp.Expression] = [*keys, exp.alias_(column(source.timestamp), EVENT_TS, quoted=True)]
     if source.created_timestamp:
         projections.append(exp.alias_(column(source.created_timestamp), CREATED_TS, quoted=True))
     for output in view.features:
-        projections.append(exp.alias_(_typed_feature(output.feature, view, ctx), output.output_name, quoted=True))
+        projections.append(
+            exp.alias_(_typed_feature(output.feature, view, source_dialect), output.output_name, quoted=True)
+        )
     not_null = [exp.Not(this=exp.Is(this=c.copy(), expression=exp.Null())) for c in [*keys, column(source.timestamp)]]
-    relation = source_relation(source, ctx.source_dialect)
+    relation = source_relation(source, source_dialect)
     return exp.select(*projections).from_(relation).where(exp.and_(*not_null))
 
 
-def _typed_feature(feature: Feature, view: ViewRequest, ctx: CompileContext) -> exp.Expression:
-    expression = parse_feature_expression(feature, view.view, ctx.source_dialect)
+def _typed_feature(feature: Feature, view: ViewRequest, source_dialect: str) -> exp.Expression:
+    expression = parse_feature_expression(feature, view.view, source_dialect)
     for read in expression.find_all(exp.Column):
         read.this.set("quoted", True)
     if isinstance(expression, exp.Column):

@@ -25,6 +25,10 @@ class PointInTimeStrategy(ABC):
     def join_view(self, query: exp.Select, view: ViewRequest, ctx: CompileContext) -> exp.Select:
         """Return `query` with the view joined and its features projected."""
 
+    def supporting_index(self, view: ViewRequest, dialect: str) -> str | None:
+        """DDL for an index on the view's source that serves this strategy, if it has one."""
+        return None
+
     @staticmethod
     def within_ttl(event_ts: exp.Expression, view: ViewRequest, ctx: CompileContext) -> exp.Expression | None:
         """`event_ts >= spine.ts - ttl` (inclusive), or None when the view has no ttl."""
@@ -56,7 +60,10 @@ def strategy_for(dialect: str) -> PointInTimeStrategy:
     from fsql.compile.asof import AsofStrategy
     from fsql.compile.lateral import LateralStrategy
 
-    strategies: dict[str, type[PointInTimeStrategy]] = {"duckdb": AsofStrategy, "postgres": LateralStrategy}
+    strategies: dict[str, type[PointInTimeStrategy]] = {
+        "duckdb": AsofStrategy,
+        "postgres": LateralStrategy,
+    }
     if dialect not in strategies:
         raise CompileError(
             f"no point-in-time strategy for dialect '{dialect}' yet; supported: {', '.join(sorted(strategies))}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -18,6 +18,7 @@ from fsql.project import Target
 
 class OfflineEngine(Protocol):
     dialect: str
+    url: str
 
     def register_arrow(self, name: str, table: pa.Table) -> None:
         """Make an arrow table readable as `name` in SQL run by this engine."""
@@ -25,8 +26,10 @@ class OfflineEngine(Protocol):
     def result_columns(self, sql: str) -> tuple[str, ...]:
         """The output columns of a query (run with LIMIT 0 by the caller)."""
 
-    def query_arrow(self, sql: str, *, sql_path: Path | None = None, node: str | None = None) -> pa.Table:
-        """Run one query and return its result."""
+    def query_arrow(
+        self, sql: str, *, params: dict[str, Any] | None = None, sql_path: Path | None = None, node: str | None = None
+    ) -> pa.Table:
+        """Run one query, with named parameters bound, and return its result."""
 
     def execute(self, sql: str) -> None:
         """Run a statement whose result is not wanted."""

@@ -20,6 +20,7 @@ class DuckDBEngine:
     dialect = "duckdb"
 
     def __init__(self, url: str, *, root: Path) -> None:
+        self.url = url
         import duckdb
 
         self._duckdb = duckdb
@@ -42,9 +43,11 @@ class DuckDBEngine:
     def result_columns(self, sql: str) -> tuple[str, ...]:
         return tuple(self.query_arrow(sql).column_names)
 
-    def query_arrow(self, sql: str, *, sql_path: Path | None = None, node: str | None = None) -> pa.Table:
+    def query_arrow(
+        self, sql: str, *, params: dict[str, Any] | None = None, sql_path: Path | None = None, node: str | None = None
+    ) -> pa.Table:
         try:
-            return self.connection.sql(sql).to_arrow_table()
+            return self.connection.sql(sql, params=params).to_arrow_table()
         except self._duckdb.Error as exc:
             raise ExecutionError(f"DuckDB failed: {exc}", node=node, sql_path=sql_path) from None
 

@@ -120,6 +120,7 @@ class PostgresEngine:
     dialect = "postgres"
 
     def __init__(self, url: str, *, root: Path) -> None:
+        self.url = url
         import psycopg
 
         self._errors = psycopg.Error
@@ -129,7 +130,7 @@ class PostgresEngine:
         target = exp.to_table(name)
         target.this.set("quoted", True)
         with self.connection.cursor() as cursor:
-            cursor.execute(exp.Drop(this=target.copy(), kind="TABLE", exists=True).sql("postgres"))
+            cursor.execute(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True).sql("postgres"))
             cursor.execute(create_table_sql(target, table.schema, temporary=True))
             copy_arrow(cursor, target, table)
 
@@ -138,18 +139,28 @@ class PostgresEngine:
             self._run(cursor, sql)
             return tuple(column.name for column in cursor.description)
 
-    def query_arrow(self, sql: str, *, sql_path: Path | None = None, node: str | None = None) -> pa.Table:
+    def query_arrow(
+        self, sql: str, *, params: dict[str, Any] | None = None, sql_path: Path | None = None, node: str | None = None
+    ) -> pa.Table:
         with self.connection.cursor() as cursor:
-            self._run(cursor, sql, sql_path=sql_path, node=node)
+            self._run(cursor, sql, params, sql_path=sql_path, node=node)
             return arrow_result(cursor.description, cursor.fetchall())
 
     def execute(self, sql: str) -> None:
         with self.connection.cursor() as cursor:
             self._run(cursor, sql)
 
-    def _run(self, cursor: Any, sql: str, *, sql_path: Path | None = None, node: str | None = None) -> None:
+    def _run(
+        self,
+        cursor: Any,
+        sql: str,
+        params: dict[str, Any] | None = None,
+        *,
+        sql_path: Path | None = None,
+        node: str | None = None,
+    ) -> None:
         try:
-            cursor.execute(sql)
+            cursor.execute(sql, params)
         except self._errors as exc:
             raise ExecutionError(f"Postgres failed: {str(exc).strip()}", node=node, sql_path=sql_path) from None
 

@@ -1,0 +1,150 @@
+"""`fsql build`, dbt-style: validate, compile, write artifacts, then materialize online views.
+
+Each selected view is a node with a status: success, error (the others still run) or
+skipped (not online, or no online store configured). Results go to
+target/run_results.json; the compiled SQL to target/compiled/<dialect>/.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from fsql import artifacts
+from fsql.compile.latest import compile_latest_rows
+from fsql.compile.request import OutputFeature, ViewRequest
+from fsql.compile.strategy import strategy_for
+from fsql.engines import open_engine
+from fsql.errors import FsqlError
+from fsql.graph import select_views
+from fsql.online.materialize import MaterializeRequest, materialize_view
+
+if TYPE_CHECKING:
+    from fsql.api import Project
+
+ONLINE_HELP = (
+    "no online store is configured for target '{target}': add `online: postgresql+psycopg://user@host:5432/db` "
+    "to it in profiles.yml (or pick one that has it, e.g. `-t local_pg`) to materialize online views"
+)
+
+
+@dataclass
+class NodeResult:
+    view: str
+    status: str  # success | error | skipped
+    message: str = ""
+    rows_read: int = 0
+    rows_written: int = 0
+    seconds: float = 0.0
+    window: tuple[datetime | None, datetime] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        start, end = self.window or (None, None)
+        return {
+            "unique_id": f"feature_view.{self.view}",
+            "status": self.status,
+            "message": self.message,
+            "rows_read": self.rows_read,
+            "rows_written": self.rows_written,
+            "execution_time": round(self.seconds, 4),
+            "window": {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
+        }
+
+
+@dataclass
+class BuildResult:
+    nodes: list[NodeResult] = field(default_factory=list)
+    online_configured: bool = True
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return any(node.status == "error" for node in self.nodes)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    end: datetime
+    select: str | None = None
+    exclude: str | None = None
+    full_refresh: bool = False
+    start: datetime | None = None  # set by `fsql materialize` for an explicit window
+    create_indexes: bool = False
+
+
+def build(
+    project: Project, options: BuildOptions, *, on_node: Callable[[NodeResult], None] | None = None
+) -> BuildResult:
+    """Validate, compile and write artifacts, then materialize the selected online views."""
+    started = time.perf_counter()
+    definitions = project.validate()
+    views = select_views(definitions, select=options.select, exclude=options.exclude)
+    _write_compiled(project, views)
+    target = project.config.target
+    result = BuildResult(online_configured=target.online_url is not None)
+    engine = open_engine(target, project.config.root) if result.online_configured else None
+    try:
+        if engine is not None and options.create_indexes:
+            _create_indexes(project, views, engine)
+        for name in views:
+            node = _run_node(project, name, options, engine)
+            result.nodes.append(node)
+            if on_node is not None:
+                on_node(node)
+    finally:
+        if engine is not None:
+            engine.close()
+    result.seconds = time.perf_counter() - started
+    artifacts.write_run_results(project.config.target_dir, [n.as_json() for n in result.nodes], result.seconds)
+    return result
+
+
+def _run_node(project: Project, name: str, options: BuildOptions, engine: Any) -> NodeResult:
+    view = project.definitions.feature_views[name]
+    target = project.config.target
+    if not view.online:
+        return NodeResult(name, "skipped", "online: false")
+    if engine is None or target.online_url is None:
+        return NodeResult(name, "skipped", f"no online store configured for target '{target.name}'")
+    request = MaterializeRequest(
+        definitions=project.definitions,
+        view=name,
+        online_url=target.online_url,
+        schema=target.online_schema,
+        end=options.end,
+        start=options.start,
+        lateness=timedelta(seconds=view.lateness.seconds) if view.lateness else timedelta(0),
+        full_refresh=options.full_refresh,
+    )
+    try:
+        done = materialize_view(request, engine, file_root=project.config.root)
+    except FsqlError as exc:
+        return NodeResult(name, "error", str(exc))
+    except Exception as exc:  # a database error: report it on the node, go on with the others
+        return NodeResult(name, "error", f"{type(exc).__name__}: {str(exc).strip()}")
+    message = f"{done.rows_written:,} of {done.rows_read:,} rows upserted" + (f"; {done.note}" if done.note else "")
+    return NodeResult(name, "success", message, done.rows_read, done.rows_written, done.seconds, (done.start, done.end))
+
+
+def _write_compiled(project: Project, views: list[str]) -> None:
+    dialect = project.config.target.dialect
+    for name in views:
+        query = compile_latest_rows(project.definitions, name, dialect=dialect)
+        artifacts.write_sql(project.config.target_dir, "compiled", dialect, f"materialize/{name}", query.sql)
+    for service in project.definitions.feature_services:
+        project.compile(service=service, dialect=dialect)
+
+
+def _create_indexes(project: Project, views: list[str], engine: Any) -> None:
+    strategy = strategy_for(engine.dialect)
+    for name in views:
+        view = project.definitions.feature_views[name]
+        request = ViewRequest(
+            view, project.definitions.sources[view.source], tuple(OutputFeature(f, f.name) for f in view.features)
+        )
+        statement = strategy.supporting_index(request, engine.dialect)
+        if statement:
+            engine.execute(statement)

@@ -1,0 +1,1 @@
+"""The Postgres online store: tables (DDL, migrations), materialization and lookups."""

@@ -1,0 +1,49 @@
+"""Entity keys as people type them on the command line: `driver_id=1001,zone_id=z01`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from sqlglot import exp
+
+from fsql.errors import CompileError, did_you_mean
+from fsql.spec import Definitions
+
+_PARSERS: dict[exp.DataType.Type, Callable[[str], Any]] = {
+    exp.DataType.Type.BIGINT: int,
+    exp.DataType.Type.INT: int,
+    exp.DataType.Type.DOUBLE: float,
+    exp.DataType.Type.FLOAT: float,
+    exp.DataType.Type.BOOLEAN: lambda text: {"true": True, "false": False}[text.lower()],
+    exp.DataType.Type.DATE: date.fromisoformat,
+    exp.DataType.Type.TIMESTAMP: datetime.fromisoformat,
+    exp.DataType.Type.TIMESTAMPTZ: datetime.fromisoformat,
+}
+
+
+def parse_entity(text: str, definitions: Definitions) -> dict[str, Any]:
+    """Parse `key=value[,key=value]`, each value read as its key's declared type.
+
+    Example:
+        >>> from fsql.compile import example_definitions
+        >>> parse_entity("driver_id=1001", example_definitions())
+        {'driver_id': 1001}
+    """
+    types = {k.name: k.type for e in definitions.entities.values() for k in e.join_keys}
+    row: dict[str, Any] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep:
+            raise CompileError(f"--entity '{text}': write key=value, e.g. driver_id=1001")
+        if key not in types:
+            raise CompileError(f"--entity '{text}': '{key}' is no entity's join key.{did_you_mean(key, list(types))}")
+        parser = _PARSERS.get(types[key], str) if types[key] else str
+        try:
+            row[key] = parser(value.strip())
+        except (ValueError, KeyError):
+            type_name = types[key].value.lower() if types[key] else "?"
+            raise CompileError(f"--entity '{text}': '{value}' is not a valid {type_name} for '{key}'") from None
+    return row

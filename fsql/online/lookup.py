@@ -1,0 +1,173 @@
+"""Online lookups: features for a list of entities, in one round trip, in the order asked.
+
+One statement per feature request joins every view's online table to the requested keys,
+which are bound as arrays and unnested WITH ORDINALITY, so 1 or 100 entities use the
+same prepared statement. Values older than a view's ttl (against `now`) come back NULL,
+and so do unknown entities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel
+
+from fsql.compile.latest import FEATURE_TS
+from fsql.compile.request import FeatureRequest, resolve_features
+from fsql.engines.postgres import conninfo
+from fsql.errors import CompileError
+from fsql.online.tables import table_ref
+from fsql.spec import Column, Definitions
+
+_REQUEST = "request"
+_ORDINAL = "_fsql_ordinal"
+
+# Python values a key of each type accepts.
+_ACCEPTS: dict[exp.DataType.Type, tuple[type, ...]] = {
+    exp.DataType.Type.BIGINT: (int,),
+    exp.DataType.Type.INT: (int,),
+    exp.DataType.Type.TEXT: (str,),
+    exp.DataType.Type.BOOLEAN: (bool,),
+    exp.DataType.Type.DOUBLE: (int, float),
+    exp.DataType.Type.FLOAT: (int, float),
+    exp.DataType.Type.DATE: (date,),
+    exp.DataType.Type.TIMESTAMP: (datetime,),
+    exp.DataType.Type.TIMESTAMPTZ: (datetime,),
+}
+
+
+class OnlineStore:
+    """Reads online tables with a connection pool; safe to share across threads."""
+
+    def __init__(self, url: str, *, schema: str, definitions: Definitions, max_connections: int = 4) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self.schema = schema
+        self.definitions = definitions
+        self.pool = ConnectionPool(
+            conninfo(url), min_size=1, max_size=max_connections, kwargs={"autocommit": True}, open=True
+        )
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> OnlineStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get_online_features(
+        self,
+        entity_rows: Sequence[Mapping[str, Any]],
+        *,
+        service: str | None = None,
+        features: Sequence[str] | None = None,
+        full_feature_names: bool | None = None,
+        now: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Features for each entity row, in the order given.
+
+        Raises:
+            CompileError: an unknown service or feature, or a row missing a key or with a
+                value of the wrong type; raised before any query runs.
+        """
+        request = resolve_features(
+            self.definitions,
+            service=service,
+            features=tuple(features) if features else None,
+            full_feature_names=full_feature_names,
+        )
+        keys = request_keys(request)
+        params = bind_keys(keys, entity_rows)
+        params["now"] = now or datetime.now(UTC)
+        sql = lookup_sql(request, self.schema, keys)
+        with self.pool.connection() as connection, connection.cursor() as cursor:
+            cursor.execute(sql, params, prepare=True)
+            rows = cursor.fetchall()
+        names = request.output_names
+        return [
+            {**{k.name: entity[k.name] for k in keys}, **dict(zip(names, row, strict=True))}
+            for entity, row in zip(entity_rows, rows, strict=True)
+        ]
+
+
+def request_keys(request: FeatureRequest) -> tuple[Column, ...]:
+    """Every join key the request's views need, in first-seen order."""
+    keys: dict[str, Column] = {}
+    for view in request.views:
+        for key in view.view.join_keys:
+            keys.setdefault(key.name, key)
+    return tuple(keys.values())
+
+
+def bind_keys(keys: Sequence[Column], entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One array parameter per key, after checking every row has every key, of its type."""
+    if not entity_rows:
+        raise CompileError("no entity rows given: pass at least one, e.g. {'driver_id': 1001}")
+    for index, row in enumerate(entity_rows):
+        for key in keys:
+            if key.name not in row:
+                raise CompileError(
+                    f"entity row {index + 1} lacks key '{key.name}'; the request needs "
+                    f"{', '.join(k.name for k in keys)}"
+                )
+            value = row[key.name]
+            accepts = _ACCEPTS.get(key.type, (object,)) if key.type else (object,)
+            wrong_bool = isinstance(value, bool) and bool not in accepts
+            if value is not None and (wrong_bool or not isinstance(value, accepts)):
+                type_name = key.type.value.lower() if key.type else "?"
+                raise CompileError(
+                    f"entity row {index + 1}: key '{key.name}' is {type_name}, not {type(value).__name__} ({value!r})"
+                )
+    return {f"key_{i}": [row[key.name] for row in entity_rows] for i, key in enumerate(keys)}
+
+
+@lru_cache(maxsize=256)
+def lookup_sql(request: FeatureRequest, schema: str, keys: tuple[Column, ...]) -> str:
+    """The lookup statement for a request; cached, so each request shape is built once."""
+    unnest = exp.Unnest(
+        expressions=[
+            exp.cast(
+                exp.Placeholder(this=f"key_{i}"),
+                exp.DataType(this=exp.DataType.Type.ARRAY, expressions=[exp.DataType(this=key.type)], nested=True),
+            )
+            for i, key in enumerate(keys)
+        ],
+        offset=exp.to_identifier(_ORDINAL, quoted=True),  # WITH ORDINALITY: the position asked for
+        alias=exp.TableAlias(
+            this=exp.to_identifier(_REQUEST, quoted=True),
+            columns=[exp.to_identifier(k.name, quoted=True) for k in keys],
+        ),
+    )
+    query = exp.select().from_(unnest)
+    now = exp.cast(exp.Placeholder(this="now"), "TIMESTAMPTZ")
+    for view in request.views:
+        alias = view.view.name
+        on = exp.and_(
+            *(exp.EQ(this=_col(k.name, alias), expression=_col(k.name, _REQUEST)) for k in view.view.join_keys)
+        )
+        query = query.join(table_ref(schema, alias).as_(alias, quoted=True), on=on, join_type="LEFT")
+        fresh = None
+        if view.view.ttl is not None:
+            lower = exp.TimestampSub(
+                this=now.copy(),
+                expression=exp.Literal.number(view.view.ttl.sql_amount),
+                unit=exp.Var(this=view.view.ttl.sql_unit),
+            )
+            fresh = exp.GTE(this=_col(FEATURE_TS, alias), expression=lower)
+        for output in view.features:
+            value = _col(output.feature.name, alias)
+            if fresh is not None:
+                value = exp.Case(ifs=[exp.If(this=fresh.copy(), true=value)])
+            query = query.select(exp.alias_(value, output.output_name, quoted=True))
+    query = query.order_by(_col(_ORDINAL, _REQUEST))
+    return query.sql("postgres", unsupported_level=ErrorLevel.RAISE)
+
+
+def _col(name: str, table: str) -> exp.Column:
+    return exp.Column(this=exp.to_identifier(name, quoted=True), table=exp.to_identifier(table, quoted=True))
