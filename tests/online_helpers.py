@@ -1,0 +1,90 @@
+"""A small project whose data a test rewrites between materializations, with a Postgres online target."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import fsql
+from fsql.build import BuildOptions
+
+DEFINITIONS = """
+entities:
+  - name: driver
+    join_keys: [{name: driver_id, type: bigint}]
+sources:
+  - name: stats
+    path: data/stats.parquet
+    timestamp: event_ts
+    created_timestamp: created_ts
+    columns: {driver_id: bigint, event_ts: timestamp, created_ts: timestamp, rate: double, label: string}
+feature_views:
+  - name: driver_stats
+    entities: [driver]
+    source: stats
+    ttl: 1d
+    online: true
+    features:
+      - {name: rate, type: double}
+      - {name: label, type: string}
+"""
+
+
+def online_url(dsn: str) -> str:
+    return dsn.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def write_project(root: Path, dsn: str, schema: str, definitions: str = DEFINITIONS) -> Path:
+    (root / "definitions").mkdir(parents=True, exist_ok=True)
+    (root / "data").mkdir(exist_ok=True)
+    (root / "fsql_project.yml").write_text("name: t\n")
+    (root / "profiles.yml").write_text(
+        f"t:\n  target: pg\n  outputs:\n    pg:\n      offline: 'duckdb:///:memory:'\n"
+        f"      online: '{online_url(dsn)}'\n      online_schema: {schema}\n"
+    )
+    (root / "definitions" / "defs.yml").write_text(definitions)
+    return root
+
+
+def write_rows(root: Path, rows: list[tuple[Any, ...]]) -> None:
+    """Rows of (driver_id, event_ts, created_ts, rate, label); naive times are UTC."""
+    columns = list(zip(*rows, strict=True)) if rows else [[], [], [], [], []]
+    table = pa.table(
+        {
+            "driver_id": pa.array(columns[0], pa.int64()),
+            "event_ts": pa.array(columns[1], pa.timestamp("us")),
+            "created_ts": pa.array(columns[2], pa.timestamp("us")),
+            "rate": pa.array(columns[3], pa.float64()),
+            "label": pa.array(columns[4], pa.string()),
+        }
+    )
+    pq.write_table(table, root / "data" / "stats.parquet")
+
+
+def build(root: Path, end: datetime, **options: Any) -> Any:
+    project = fsql.load_project(root)
+    return project.build(BuildOptions(end=end.replace(tzinfo=end.tzinfo or UTC), **options))
+
+
+def stored(dsn: str, schema: str, table: str = "driver_stats") -> dict[int, tuple[Any, ...]]:
+    with psycopg.connect(dsn) as connection:
+        rows = connection.execute(
+            f'SELECT driver_id, rate, label, feature_ts, created_ts FROM "{schema}"."{table}" ORDER BY 1'
+        ).fetchall()
+    return {row[0]: row[1:] for row in rows}
+
+
+def state(dsn: str, schema: str, view: str = "driver_stats") -> tuple[Any, ...] | None:
+    with psycopg.connect(dsn) as connection:
+        return connection.execute(
+            f'SELECT watermark, rows, fingerprint FROM "{schema}"."_fsql_state" WHERE view = %s', (view,)
+        ).fetchone()
+
+
+def t(day: int, hour: int = 0) -> datetime:
+    return datetime(2024, 3, day, hour)
