@@ -166,7 +166,7 @@ def test_two_runs_of_one_view_are_serialised(project: Path, postgres_dsn: str, p
                 start=utc(t(1)),
             )
             materialize_view(request, duckdb_engine(project), file_root=project, before_commit=hold)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+        except BaseException as exc:  # re-raised in the test thread
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(2)]
@@ -240,7 +240,7 @@ def test_lookup_input_is_checked_before_any_query(project: Path, postgres_dsn: s
     project_ = fsql.load_project(project)
     with pytest.raises(CompileError, match="unknown feature service 'nope'"):
         project_.get_online_features([{"driver_id": 1}], service="nope")
-    with pytest.raises(CompileError, match="feature view 'driver_stats' has no feature 'rat'. Did you mean 'rate'"):
+    with pytest.raises(CompileError, match=r"feature view 'driver_stats' has no feature 'rat'\. Did you mean 'rate'"):
         project_.get_online_features([{"driver_id": 1}], features=["driver_stats:rat"])
     with pytest.raises(CompileError, match="entity row 2 lacks key 'driver_id'"):
         project_.get_online_features([{"driver_id": 1}, {"rider_id": 1}], features=["driver_stats"])
