@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pyarrow as pa
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from fsql.build import BuildOptions, BuildResult, NodeResult
     from fsql.online.lookup import OnlineStore
 
-SpineInput = str | Path | pa.Table | Any  # Any: a pandas DataFrame
+SpineInput: TypeAlias = "str | Path | pa.Table | Any"  # Any: a pandas DataFrame
 _ARROW_SPINE_NAME = "_fsql_spine"
 
 

@@ -91,7 +91,7 @@ def _place_rendered(where: Where, line: int | None, col: int | None, sql: str, r
     return where.at(line, col), ""
 
 
-def parse_feature_expression(feature: Feature, view: FeatureView, dialect: str) -> exp.Expression:
+def parse_feature_expression(feature: Feature, view: FeatureView, dialect: str) -> exp.Expr:
     """Parse a feature's SQL expression, refusing anything that is not row-level."""
     what = f"feature view '{view.name}' feature '{feature.name}'"
     try:
@@ -112,11 +112,11 @@ def parse_feature_expression(feature: Feature, view: FeatureView, dialect: str) 
     return expression
 
 
-def _is_expression(node: exp.Expression) -> bool:
+def _is_expression(node: exp.Expr) -> bool:
     return not isinstance(node, exp.DDL | exp.DML | exp.Command | exp.Set | exp.Use)
 
 
-def _check_columns(expression: exp.Expression, feature: Feature, view: FeatureView, source: Source) -> None:
+def _check_columns(expression: exp.Expr, feature: Feature, view: FeatureView, source: Source) -> None:
     known = [c.name for c in source.columns]
     if not known:
         return

@@ -9,35 +9,35 @@ from __future__ import annotations
 from sqlglot import exp
 
 # What users may write -> the canonical sqlglot type it means.
-TYPE_NAMES: dict[str, exp.DataType.Type] = {
-    "bigint": exp.DataType.Type.BIGINT,
-    "int64": exp.DataType.Type.BIGINT,
-    "int": exp.DataType.Type.BIGINT,
-    "integer": exp.DataType.Type.BIGINT,
-    "int32": exp.DataType.Type.INT,
-    "double": exp.DataType.Type.DOUBLE,
-    "float64": exp.DataType.Type.DOUBLE,
-    "float": exp.DataType.Type.DOUBLE,
-    "float32": exp.DataType.Type.FLOAT,
-    "string": exp.DataType.Type.TEXT,
-    "text": exp.DataType.Type.TEXT,
-    "varchar": exp.DataType.Type.TEXT,
-    "bool": exp.DataType.Type.BOOLEAN,
-    "boolean": exp.DataType.Type.BOOLEAN,
-    "date": exp.DataType.Type.DATE,
+TYPE_NAMES: dict[str, exp.DType] = {
+    "bigint": exp.DType.BIGINT,
+    "int64": exp.DType.BIGINT,
+    "int": exp.DType.BIGINT,
+    "integer": exp.DType.BIGINT,
+    "int32": exp.DType.INT,
+    "double": exp.DType.DOUBLE,
+    "float64": exp.DType.DOUBLE,
+    "float": exp.DType.DOUBLE,
+    "float32": exp.DType.FLOAT,
+    "string": exp.DType.TEXT,
+    "text": exp.DType.TEXT,
+    "varchar": exp.DType.TEXT,
+    "bool": exp.DType.BOOLEAN,
+    "boolean": exp.DType.BOOLEAN,
+    "date": exp.DType.DATE,
     # A naive timestamp is read as UTC; timestamptz is an instant.
-    "timestamp": exp.DataType.Type.TIMESTAMP,
-    "timestamptz": exp.DataType.Type.TIMESTAMPTZ,
+    "timestamp": exp.DType.TIMESTAMP,
+    "timestamptz": exp.DType.TIMESTAMPTZ,
 }
 
-TIMESTAMP_TYPES = frozenset({exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.DATE})
+TIMESTAMP_TYPES = frozenset({exp.DType.TIMESTAMP, exp.DType.TIMESTAMPTZ, exp.DType.DATE})
 
 
-def canonical_type(name: str) -> exp.DataType.Type | None:
+def canonical_type(name: str) -> exp.DType | None:
     """The canonical type for a user's type name, or None if fsql does not know it."""
     return TYPE_NAMES.get(name.strip().lower())
 
 
-def data_type(type_: exp.DataType.Type) -> exp.DataType:
+def data_type(type_: exp.DType) -> exp.DataType:
     """A sqlglot DataType node for a canonical type."""
     return exp.DataType(this=type_)

@@ -145,7 +145,7 @@ def _name(m: Mapping, key: str = "name") -> str:
     return value
 
 
-def _type(m: Mapping, key: str = "type", *, what: str | None = None) -> exp.DataType.Type:
+def _type(m: Mapping, key: str = "type", *, what: str | None = None) -> exp.DType:
     name = m.required(key, str, hint="add 'type: ...', e.g. bigint, double, string, boolean or timestamp")
     type_ = canonical_type(name)
     if type_ is None:
@@ -257,7 +257,7 @@ class _SourceReader:
         return sql, Where(shown, 1, 1, indent=1), text, raw
 
 
-def source_relation(source: Source, dialect: str) -> exp.Expression:
+def source_relation(source: Source, dialect: str) -> exp.Expr:
     """The relation a source reads from, as a sqlglot expression (a table, a file scan or a subquery)."""
     if source.kind is SourceKind.TABLE:
         return exp.to_table(source.location, dialect=dialect)
@@ -265,7 +265,9 @@ def source_relation(source: Source, dialect: str) -> exp.Expression:
         path = exp.Literal.string(source.location)
         scan = exp.ReadCSV(this=path) if source.file_format == "csv" else exp.ReadParquet(expressions=[path])
         return exp.Table(this=scan)
-    return sqlglot.parse_one(source.location, read=dialect).subquery(exp.to_identifier(source.name, quoted=True))
+    query = sqlglot.parse_one(source.location, read=dialect)
+    assert isinstance(query, exp.Query), "checked when the source was read"
+    return query.subquery(exp.to_identifier(source.name, quoted=True))
 
 
 def _location_key(m: Mapping) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 _SECRET_ENV_PREFIX = "FSQL_ENV_SECRET_"
@@ -89,7 +90,7 @@ def format_location(path: Path | str | None, line: int | None = None, col: int |
     return text
 
 
-def did_you_mean(word: str, candidates: list[str] | set[str] | tuple[str, ...]) -> str:
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """Return ' Did you mean 'x'?' for the closest candidate, or ''."""
     matches = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
     return f" Did you mean '{matches[0]}'?" if matches else ""

@@ -21,7 +21,7 @@ _NOWHERE = Where(Path("<memory>"))
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: exp.DataType.Type | None  # None: inferred from a query, type unknown
+    type: exp.DType | None  # None: inferred from a query, type unknown
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Source:
 @dataclass(frozen=True)
 class Feature:
     name: str
-    type: exp.DataType.Type
+    type: exp.DType
     expression: str  # SQL over the source's columns, in the project's dialect
     description: str = ""
     where: Where = field(default=_NOWHERE, compare=False)

@@ -113,7 +113,7 @@ def example_definitions() -> Definitions:
     """Tiny definitions for the doctests: one view of one feature over a table."""
     from fsql.spec import Column, Entity, Feature, FeatureView, Source, SourceKind
 
-    bigint = exp.DataType.Type.BIGINT
+    bigint = exp.DType.BIGINT
     key = Column("driver_id", bigint)
     source = Source("stats", SourceKind.TABLE, "stats", "ts", None, (key, Column("trips", bigint)))
     view = FeatureView("driver_stats", ("driver",), (key,), "stats", None, (Feature("trips", bigint, "trips"),))

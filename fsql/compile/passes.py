@@ -59,7 +59,7 @@ def feature_rows(view: ViewRequest, source_dialect: str) -> exp.Select:
     """One view's rows: its keys, event (and created) time and typed features, from its source."""
     source = view.source
     keys = [column(k.name) for k in view.view.join_keys]
-    projections: list[exp.Expression] = [*keys, exp.alias_(column(source.timestamp), EVENT_TS, quoted=True)]
+    projections: list[exp.Expr] = [*keys, exp.alias_(column(source.timestamp), EVENT_TS, quoted=True)]
     if source.created_timestamp:
         projections.append(exp.alias_(column(source.created_timestamp), CREATED_TS, quoted=True))
     for output in view.features:
@@ -71,7 +71,7 @@ def feature_rows(view: ViewRequest, source_dialect: str) -> exp.Select:
     return exp.select(*projections).from_(relation).where(exp.and_(*not_null))
 
 
-def _typed_feature(feature: Feature, view: ViewRequest, source_dialect: str) -> exp.Expression:
+def _typed_feature(feature: Feature, view: ViewRequest, source_dialect: str) -> exp.Expr:
     expression = parse_feature_expression(feature, view.view, source_dialect)
     for read in expression.find_all(exp.Column):
         read.this.set("quoted", True)

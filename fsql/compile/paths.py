@@ -43,7 +43,7 @@ def _is_file_argument(node: exp.Expression) -> bool:
         return False
     if isinstance(parent, exp.ReadParquet | exp.ReadCSV):
         return True
-    return (
+    return bool(
         isinstance(parent, exp.Anonymous)
         and str(parent.this).lower().startswith("read_")
         and (parent.expressions and parent.expressions[0] is node)

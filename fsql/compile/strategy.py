@@ -41,10 +41,10 @@ class PointInTimeStrategy(ABC):
         return exp.GTE(this=event_ts, expression=lower)
 
     @staticmethod
-    def feature_columns(table: str, view: ViewRequest, condition: exp.Expression | None) -> list[exp.Expression]:
+    def feature_columns(table: str, view: ViewRequest, condition: exp.Expression | None) -> list[exp.Expr]:
         """The view's features read from `table`, NULL where `condition` does not hold."""
 
-        def value(feature: OutputFeature) -> exp.Expression:
+        def value(feature: OutputFeature) -> exp.Expr:
             read = column(feature.output_name, table)
             return exp.Case(ifs=[exp.If(this=condition.copy(), true=read)]) if condition is not None else read
 

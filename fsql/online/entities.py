@@ -11,15 +11,15 @@ from sqlglot import exp
 from fsql.errors import CompileError, did_you_mean
 from fsql.spec import Definitions
 
-_PARSERS: dict[exp.DataType.Type, Callable[[str], Any]] = {
-    exp.DataType.Type.BIGINT: int,
-    exp.DataType.Type.INT: int,
-    exp.DataType.Type.DOUBLE: float,
-    exp.DataType.Type.FLOAT: float,
-    exp.DataType.Type.BOOLEAN: lambda text: {"true": True, "false": False}[text.lower()],
-    exp.DataType.Type.DATE: date.fromisoformat,
-    exp.DataType.Type.TIMESTAMP: datetime.fromisoformat,
-    exp.DataType.Type.TIMESTAMPTZ: datetime.fromisoformat,
+_PARSERS: dict[exp.DType, Callable[[str], Any]] = {
+    exp.DType.BIGINT: int,
+    exp.DType.INT: int,
+    exp.DType.DOUBLE: float,
+    exp.DType.FLOAT: float,
+    exp.DType.BOOLEAN: lambda text: {"true": True, "false": False}[text.lower()],
+    exp.DType.DATE: date.fromisoformat,
+    exp.DType.TIMESTAMP: datetime.fromisoformat,
+    exp.DType.TIMESTAMPTZ: datetime.fromisoformat,
 }
 
 
@@ -40,10 +40,11 @@ def parse_entity(text: str, definitions: Definitions) -> dict[str, Any]:
             raise CompileError(f"--entity '{text}': write key=value, e.g. driver_id=1001")
         if key not in types:
             raise CompileError(f"--entity '{text}': '{key}' is no entity's join key.{did_you_mean(key, list(types))}")
-        parser = _PARSERS.get(types[key], str) if types[key] else str
+        key_type = types[key]
+        parser = _PARSERS.get(key_type, str) if key_type is not None else str
         try:
             row[key] = parser(value.strip())
         except (ValueError, KeyError):
-            type_name = types[key].value.lower() if types[key] else "?"
+            type_name = key_type.value.lower() if key_type is not None else "?"
             raise CompileError(f"--entity '{text}': '{value}' is not a valid {type_name} for '{key}'") from None
     return row

@@ -27,16 +27,16 @@ _REQUEST = "request"
 _ORDINAL = "_fsql_ordinal"
 
 # Python values a key of each type accepts.
-_ACCEPTS: dict[exp.DataType.Type, tuple[type, ...]] = {
-    exp.DataType.Type.BIGINT: (int,),
-    exp.DataType.Type.INT: (int,),
-    exp.DataType.Type.TEXT: (str,),
-    exp.DataType.Type.BOOLEAN: (bool,),
-    exp.DataType.Type.DOUBLE: (int, float),
-    exp.DataType.Type.FLOAT: (int, float),
-    exp.DataType.Type.DATE: (date,),
-    exp.DataType.Type.TIMESTAMP: (datetime,),
-    exp.DataType.Type.TIMESTAMPTZ: (datetime,),
+_ACCEPTS: dict[exp.DType, tuple[type, ...]] = {
+    exp.DType.BIGINT: (int,),
+    exp.DType.INT: (int,),
+    exp.DType.TEXT: (str,),
+    exp.DType.BOOLEAN: (bool,),
+    exp.DType.DOUBLE: (int, float),
+    exp.DType.FLOAT: (int, float),
+    exp.DType.DATE: (date,),
+    exp.DType.TIMESTAMP: (datetime,),
+    exp.DType.TIMESTAMPTZ: (datetime,),
 }
 
 
@@ -134,7 +134,7 @@ def lookup_sql(request: FeatureRequest, schema: str, keys: tuple[Column, ...]) -
         expressions=[
             exp.cast(
                 exp.Placeholder(this=f"key_{i}"),
-                exp.DataType(this=exp.DataType.Type.ARRAY, expressions=[exp.DataType(this=key.type)], nested=True),
+                exp.DataType(this=exp.DType.ARRAY, expressions=[exp.DataType(this=key.type)], nested=True),
             )
             for i, key in enumerate(keys)
         ],
@@ -161,7 +161,7 @@ def lookup_sql(request: FeatureRequest, schema: str, keys: tuple[Column, ...]) -
             )
             fresh = exp.GTE(this=_col(FEATURE_TS, alias), expression=lower)
         for output in view.features:
-            value = _col(output.feature.name, alias)
+            value: exp.Expr = _col(output.feature.name, alias)
             if fresh is not None:
                 value = exp.Case(ifs=[exp.If(this=fresh.copy(), true=value)])
             query = query.select(exp.alias_(value, output.output_name, quoted=True))

@@ -193,8 +193,7 @@ def _upsert(cursor: Any, table: OnlineTable, target_name: str) -> int:
         where=exp.Where(this=exp.LTE(this=_version(exp.to_identifier("stored")), expression=_version(excluded))),
     )
     target = exp.Schema(this=table.ref(target_name).as_("stored"), expressions=columns)
-    insert = exp.insert(select, target)
-    insert.set("conflict", conflict)
+    insert = exp.Insert(this=target, expression=select, conflict=conflict)
     cursor.execute(insert.sql("postgres", unsupported_level=ErrorLevel.RAISE))
     return int(cursor.rowcount)
 

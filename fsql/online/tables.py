@@ -20,15 +20,15 @@ STATE_TABLE = "_fsql_state"
 
 # What Postgres's format_type() says for each canonical type, to compare with what exists.
 _FORMAT_TYPE = {
-    exp.DataType.Type.BIGINT: "bigint",
-    exp.DataType.Type.INT: "integer",
-    exp.DataType.Type.DOUBLE: "double precision",
-    exp.DataType.Type.FLOAT: "real",
-    exp.DataType.Type.TEXT: "text",
-    exp.DataType.Type.BOOLEAN: "boolean",
-    exp.DataType.Type.DATE: "date",
-    exp.DataType.Type.TIMESTAMP: "timestamp without time zone",
-    exp.DataType.Type.TIMESTAMPTZ: "timestamp with time zone",
+    exp.DType.BIGINT: "bigint",
+    exp.DType.INT: "integer",
+    exp.DType.DOUBLE: "double precision",
+    exp.DType.FLOAT: "real",
+    exp.DType.TEXT: "text",
+    exp.DType.BOOLEAN: "boolean",
+    exp.DType.DATE: "date",
+    exp.DType.TIMESTAMP: "timestamp without time zone",
+    exp.DType.TIMESTAMPTZ: "timestamp with time zone",
 }
 
 
@@ -73,12 +73,13 @@ class OnlineTable:
     def expected_types(self) -> dict[str, str]:
         types = {k.name: _FORMAT_TYPE[k.type] for k in self.view.join_keys if k.type is not None}
         types.update({f.name: _FORMAT_TYPE[f.type] for f in self.view.features})
-        ts = _FORMAT_TYPE[exp.DataType.Type.TIMESTAMPTZ]
+        ts = _FORMAT_TYPE[exp.DType.TIMESTAMPTZ]
         types.update({FEATURE_TS: ts, CREATED_TS_COLUMN: ts, MATERIALIZED_AT: ts})
         return types
 
     def create_sql(self, name: str | None = None) -> str:
-        def definition(column: str, type_: exp.DataType.Type, *constraints: exp.Expression) -> exp.ColumnDef:
+        def definition(column: str, type_: exp.DType | None, *constraints: exp.Expression) -> exp.ColumnDef:
+            assert type_ is not None, "entity keys and features always declare a type"
             return exp.ColumnDef(
                 this=exp.to_identifier(column, quoted=True),
                 kind=exp.DataType(this=type_),
@@ -86,7 +87,7 @@ class OnlineTable:
             )
 
         not_null = exp.NotNullColumnConstraint()
-        ts = exp.DataType.Type.TIMESTAMPTZ
+        ts = exp.DType.TIMESTAMPTZ
         columns: list[exp.Expression] = [definition(k.name, k.type, not_null) for k in self.view.join_keys]
         columns += [definition(f.name, f.type) for f in self.view.features]
         columns += [definition(FEATURE_TS, ts, not_null), definition(CREATED_TS_COLUMN, ts)]
