@@ -211,7 +211,9 @@ class _SourceReader:
         return source_relation(source, self.config.dialect).sql(self.config.dialect)
 
     def _read(self, m: Mapping, name: str) -> Source:
-        m.check_keys(("name", "description", *_SOURCE_LOCATIONS, "timestamp", "created_timestamp", "columns"))
+        m.check_keys(
+            ("name", "description", *_SOURCE_LOCATIONS, "timestamp", "created_timestamp", "partition_column", "columns")
+        )
         kind_key = _location_key(m)
         location = m.required(kind_key, str)
         columns = _columns(m)
@@ -232,6 +234,7 @@ class _SourceReader:
             columns=columns,
             timestamp=_time_column(m, "timestamp", columns),
             created_timestamp=_time_column(m, "created_timestamp", columns) if m.has("created_timestamp") else None,
+            partition_column=_time_column(m, "partition_column", columns) if m.has("partition_column") else None,
             description=m.get("description", str, ""),
             where=m.where(),
             **sql,

@@ -53,6 +53,8 @@ class Source:
     description: str = ""
     template: str | None = None
     where: Where = field(default=_NOWHERE, compare=False)
+    # A DATE column holding the UTC day of the event time, so scan bounds reach partitions.
+    partition_column: str | None = None
     # Where the SQL text starts (the template file, or the YAML line of `sql:`).
     sql_where: Where | None = field(default=None, compare=False)
 

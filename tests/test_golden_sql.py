@@ -29,6 +29,10 @@ CASES = [
         },
     ),
 ]
+# The window strategy: the same requests for BigQuery and Spark.
+CASES += [
+    (name, window, request) for window in ("bigquery", "spark") for name, d, request in list(CASES) if d == "duckdb"
+]
 
 
 def _case_id(case: tuple[str, str, dict]) -> str:

@@ -65,7 +65,7 @@ def compile_training_query(
     request = resolve_features(definitions, service=service, features=features, full_feature_names=full_feature_names)
     _check_spine(spine, request)
     strategy = strategy_for(dialect)
-    ctx = CompileContext(request, spine, dialect, definitions.dialect, strategy, file_root)
+    ctx = CompileContext(request, spine, dialect, definitions.dialect, strategy, file_root, definitions.sources)
     query = run_passes(ctx)
     header = [
         f"fsql point-in-time training query: {request.name}",

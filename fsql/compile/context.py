@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ from sqlglot import exp
 
 from fsql.compile.request import FeatureRequest, ViewRequest
 from fsql.compile.spine import Spine
+from fsql.spec import Source
 
 if TYPE_CHECKING:
     from fsql.compile.strategy import PointInTimeStrategy
@@ -28,6 +30,7 @@ class CompileContext:
     source_dialect: str  # the dialect the definitions' SQL is written in
     strategy: PointInTimeStrategy
     file_root: Path | None = None  # anchor relative file paths here (for SQL fsql runs itself)
+    definitions_sources: Mapping[str, Source] = field(default_factory=dict)  # every source, by name
 
 
 def ident(name: str) -> exp.Identifier:

@@ -14,9 +14,10 @@ from pathlib import Path
 from sqlglot import exp
 
 from fsql.compile.context import CREATED_TS, EVENT_TS, column, ident, rows_cte_name
-from fsql.compile.passes import feature_rows
+from fsql.compile.passes import feature_rows, replace_file_scans
 from fsql.compile.paths import anchor_file_paths
 from fsql.compile.request import OutputFeature, ViewRequest
+from fsql.compile.strategy import readable_file_formats
 from fsql.spec import Definitions, FeatureView
 
 FEATURE_TS = "feature_ts"
@@ -76,6 +77,7 @@ def compile_latest_rows(
         .where(exp.EQ(this=column(_RANK), expression=exp.Literal.number(1)))
         .with_(ident(rows_cte_name(request)), as_=feature_rows(request, definitions.dialect))
     )
+    replace_file_scans(query, definitions.sources, readable_file_formats(dialect))
     if file_root is not None:
         anchor_file_paths(query, file_root)
     from fsql.compile import render

@@ -6,7 +6,7 @@ strategy of the dialect decides only how each view is joined.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from sqlglot import exp
 
@@ -14,8 +14,9 @@ from fsql.checks import parse_feature_expression
 from fsql.compile.context import CREATED_TS, EVENT_TS, SPINE_ALIAS, CompileContext, column, ident, rows_cte_name
 from fsql.compile.paths import anchor_file_paths
 from fsql.compile.request import ViewRequest
+from fsql.compile.strategy import readable_file_formats
 from fsql.definitions import source_relation
-from fsql.spec import Feature
+from fsql.spec import Feature, Source, SourceKind
 
 Pass = Callable[[exp.Select, CompileContext], exp.Select]
 
@@ -89,6 +90,38 @@ def join_point_in_time(query: exp.Select, ctx: CompileContext) -> exp.Select:
     return query
 
 
+def files_as_tables(query: exp.Select, ctx: CompileContext) -> exp.Select:
+    """Where the engine cannot scan a file source's format, it is read from a table named after it."""
+    return replace_file_scans(query, ctx.definitions_sources, readable_file_formats(ctx.dialect))
+
+
+def replace_file_scans(
+    query: exp.Expression, sources: Mapping[str, Source], readable: frozenset[str] = frozenset()
+) -> exp.Expression:
+    """Replace each scan of a file source's path (also inside SQL sources) by a table of its name.
+
+    Example:
+        >>> from fsql.compile import example_definitions
+        >>> from dataclasses import replace
+        >>> from fsql.spec import SourceKind
+        >>> source = replace(example_definitions().sources["stats"], kind=SourceKind.FILE, location="data/s.parquet")
+        >>> scan = exp.ReadParquet(expressions=[exp.Literal.string("data/s.parquet")])
+        >>> q = exp.select("*").from_(exp.Table(this=scan))
+        >>> replace_file_scans(q, {"stats": source}).sql("bigquery")
+        'SELECT * FROM `stats`'
+    """
+    by_path = {
+        s.location: s.name for s in sources.values() if s.kind is SourceKind.FILE and s.file_format not in readable
+    }
+    for scan in list(query.find_all(exp.ReadParquet, exp.ReadCSV)):
+        literal = scan.this if isinstance(scan, exp.ReadCSV) else (scan.expressions or [None])[0]
+        name = by_path.get(literal.this) if isinstance(literal, exp.Literal) else None
+        table = scan.parent
+        if name is not None and isinstance(table, exp.Table):
+            table.set("this", ident(name))
+    return query
+
+
 def anchor_paths(query: exp.Select, ctx: CompileContext) -> exp.Select:
     """Make relative file paths absolute under the project root, when asked to."""
     if ctx.file_root is not None:
@@ -96,7 +129,7 @@ def anchor_paths(query: exp.Select, ctx: CompileContext) -> exp.Select:
     return query
 
 
-PASSES: tuple[Pass, ...] = (add_spine, add_feature_rows, join_point_in_time, anchor_paths)
+PASSES: tuple[Pass, ...] = (add_spine, add_feature_rows, files_as_tables, join_point_in_time, anchor_paths)
 
 
 def run_passes(ctx: CompileContext) -> exp.Select:

@@ -59,13 +59,30 @@ def strategy_for(dialect: str) -> PointInTimeStrategy:
     """
     from fsql.compile.asof import AsofStrategy
     from fsql.compile.lateral import LateralStrategy
+    from fsql.compile.window import WindowStrategy
 
     strategies: dict[str, type[PointInTimeStrategy]] = {
         "duckdb": AsofStrategy,
         "postgres": LateralStrategy,
+        "bigquery": WindowStrategy,
+        "spark": WindowStrategy,
+        "databricks": WindowStrategy,
     }
     if dialect not in strategies:
         raise CompileError(
             f"no point-in-time strategy for dialect '{dialect}' yet; supported: {', '.join(sorted(strategies))}"
         )
     return strategies[dialect]()
+
+
+# The file formats each dialect's engine scans in SQL (DuckDB read_parquet/read_csv, Spark
+# parquet.`path`). A file source in another format is read from a table of its name.
+_FILE_FORMATS = {
+    "duckdb": frozenset({"parquet", "csv"}),
+    "spark": frozenset({"parquet"}),
+    "databricks": frozenset({"parquet"}),
+}
+
+
+def readable_file_formats(dialect: str) -> frozenset[str]:
+    return _FILE_FORMATS.get(dialect, frozenset())

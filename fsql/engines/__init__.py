@@ -41,6 +41,8 @@ class OfflineEngine(Protocol):
 ENGINES = {
     "duckdb": "fsql.engines.duckdb:DuckDBEngine",
     "postgres": "fsql.engines.postgres:PostgresEngine",
+    "bigquery": "fsql.engines.bigquery:BigQueryEngine",
+    "spark": "fsql.engines.spark:SparkEngine",
 }
 
 

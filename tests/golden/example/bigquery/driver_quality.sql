@@ -1,0 +1,199 @@
+-- fsql point-in-time training query: driver_quality
+-- dialect bigquery, strategy window; run it in a session whose time zone is UTC
+-- (naive timestamps are read as UTC); relative file paths are relative to the project directory.
+-- Features: driver_hourly_stats__conv_rate, driver_hourly_stats__acc_rate, driver_hourly_stats__avg_daily_trips, driver_hourly_stats__acc_minus_conv, driver_profile__vehicle_type, driver_profile__seats, driver_profile__driver_rating, driver_profile__is_xl
+WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS (
+  SELECT
+    *
+  FROM spine
+), `driver_hourly_stats__rows` /* driver_hourly_stats: feature rows from source 'driver_stats' */ AS (
+  SELECT
+    `driver_id`,
+    `event_ts` AS `_fsql_event_ts`,
+    `created_ts` AS `_fsql_created_ts`,
+    `conv_rate` AS `driver_hourly_stats__conv_rate`,
+    `acc_rate` AS `driver_hourly_stats__acc_rate`,
+    `avg_daily_trips` AS `driver_hourly_stats__avg_daily_trips`,
+    CAST(`acc_rate` - `conv_rate` AS FLOAT64) AS `driver_hourly_stats__acc_minus_conv`
+  FROM `driver_stats`
+  WHERE
+    NOT `driver_id` IS NULL
+    AND NOT `event_ts` IS NULL
+    AND `event_ts` <= (
+      SELECT
+        MAX(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    )
+    AND `event_ts` >= TIMESTAMP_SUB((
+      SELECT
+        MIN(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    ), INTERVAL 2 DAY)
+), `driver_profile__rows` /* driver_profile: feature rows from source 'drivers' */ AS (
+  SELECT
+    `driver_id`,
+    `updated_at` AS `_fsql_event_ts`,
+    `vehicle_type` AS `driver_profile__vehicle_type`,
+    `seats` AS `driver_profile__seats`,
+    `rating` AS `driver_profile__driver_rating`,
+    CAST(`seats` >= 6 AS BOOL) AS `driver_profile__is_xl`
+  FROM `drivers`
+  WHERE
+    NOT `driver_id` IS NULL
+    AND NOT `updated_at` IS NULL
+    AND CAST(`updated_at` AS TIMESTAMP) <= (
+      SELECT
+        MAX(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    )
+), `driver_hourly_stats__latest` /* driver_hourly_stats: one row per key and event time, the latest created */ AS (
+  SELECT
+    `ranked`.`driver_id`,
+    `ranked`.`_fsql_event_ts`,
+    `ranked`.`driver_hourly_stats__conv_rate`,
+    `ranked`.`driver_hourly_stats__acc_rate`,
+    `ranked`.`driver_hourly_stats__avg_daily_trips`,
+    `ranked`.`driver_hourly_stats__acc_minus_conv`
+  FROM (
+    SELECT
+      `rows`.`driver_id`,
+      `rows`.`_fsql_event_ts` AS `_fsql_event_ts`,
+      `rows`.`driver_hourly_stats__conv_rate`,
+      `rows`.`driver_hourly_stats__acc_rate`,
+      `rows`.`driver_hourly_stats__avg_daily_trips`,
+      `rows`.`driver_hourly_stats__acc_minus_conv`,
+      ROW_NUMBER() OVER (
+        PARTITION BY `rows`.`driver_id`, `rows`.`_fsql_event_ts`
+        ORDER BY `rows`.`_fsql_created_ts` DESC
+      ) AS `_fsql_rank`
+    FROM `driver_hourly_stats__rows` AS `rows`
+  ) AS `ranked`
+  WHERE
+    `ranked`.`_fsql_rank` = 1
+), `driver_hourly_stats__timeline` /* driver_hourly_stats: spine times and event times per key, in one union */ AS (
+  SELECT DISTINCT
+    `spine`.`driver_id`,
+    CAST(`spine`.`event_timestamp` AS TIMESTAMP) AS `_fsql_ts`,
+    CAST(NULL AS TIMESTAMP) AS `_fsql_event_ts`,
+    1 AS `_fsql_is_spine`
+  FROM `spine`
+  WHERE
+    NOT `spine`.`driver_id` IS NULL AND NOT `spine`.`event_timestamp` IS NULL
+  UNION ALL
+  SELECT
+    `latest`.`driver_id`,
+    `latest`.`_fsql_event_ts`,
+    `latest`.`_fsql_event_ts`,
+    0
+  FROM `driver_hourly_stats__latest` AS `latest`
+), `driver_hourly_stats__pit` /* driver_hourly_stats: per spine key and ts: the latest row at or before ts, in ttl */ AS (
+  SELECT
+    `timeline`.`driver_id`,
+    `timeline`.`_fsql_ts`,
+    `latest`.`driver_hourly_stats__conv_rate`,
+    `latest`.`driver_hourly_stats__acc_rate`,
+    `latest`.`driver_hourly_stats__avg_daily_trips`,
+    `latest`.`driver_hourly_stats__acc_minus_conv`
+  FROM (
+    SELECT
+      `driver_id`,
+      `_fsql_ts`,
+      `_fsql_is_spine`,
+      MAX(`_fsql_event_ts`) OVER (
+        PARTITION BY `driver_id`
+        ORDER BY `_fsql_ts` ASC, `_fsql_is_spine` ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+      ) AS `_fsql_event_ts`
+    FROM `driver_hourly_stats__timeline`
+  ) AS `timeline`
+  INNER JOIN `driver_hourly_stats__latest` AS `latest`
+    ON `latest`.`driver_id` = `timeline`.`driver_id`
+    AND `latest`.`_fsql_event_ts` = `timeline`.`_fsql_event_ts`
+    AND `latest`.`_fsql_event_ts` >= TIMESTAMP_SUB(`timeline`.`_fsql_ts`, INTERVAL 2 DAY)
+  WHERE
+    `timeline`.`_fsql_is_spine` = 1
+), `driver_profile__latest` /* driver_profile: one row per key and event time, the latest created */ AS (
+  SELECT
+    `ranked`.`driver_id`,
+    `ranked`.`_fsql_event_ts`,
+    `ranked`.`driver_profile__vehicle_type`,
+    `ranked`.`driver_profile__seats`,
+    `ranked`.`driver_profile__driver_rating`,
+    `ranked`.`driver_profile__is_xl`
+  FROM (
+    SELECT
+      `rows`.`driver_id`,
+      CAST(`rows`.`_fsql_event_ts` AS TIMESTAMP) AS `_fsql_event_ts`,
+      `rows`.`driver_profile__vehicle_type`,
+      `rows`.`driver_profile__seats`,
+      `rows`.`driver_profile__driver_rating`,
+      `rows`.`driver_profile__is_xl`,
+      ROW_NUMBER() OVER (
+        PARTITION BY `rows`.`driver_id`, CAST(`rows`.`_fsql_event_ts` AS TIMESTAMP)
+        ORDER BY CAST(`rows`.`_fsql_event_ts` AS TIMESTAMP) ASC
+      ) AS `_fsql_rank`
+    FROM `driver_profile__rows` AS `rows`
+  ) AS `ranked`
+  WHERE
+    `ranked`.`_fsql_rank` = 1
+), `driver_profile__timeline` /* driver_profile: spine times and event times per key, in one union */ AS (
+  SELECT DISTINCT
+    `spine`.`driver_id`,
+    CAST(`spine`.`event_timestamp` AS TIMESTAMP) AS `_fsql_ts`,
+    CAST(NULL AS TIMESTAMP) AS `_fsql_event_ts`,
+    1 AS `_fsql_is_spine`
+  FROM `spine`
+  WHERE
+    NOT `spine`.`driver_id` IS NULL AND NOT `spine`.`event_timestamp` IS NULL
+  UNION ALL
+  SELECT
+    `latest`.`driver_id`,
+    `latest`.`_fsql_event_ts`,
+    `latest`.`_fsql_event_ts`,
+    0
+  FROM `driver_profile__latest` AS `latest`
+), `driver_profile__pit` /* driver_profile: per spine key and ts: the latest row at or before ts, in ttl */ AS (
+  SELECT
+    `timeline`.`driver_id`,
+    `timeline`.`_fsql_ts`,
+    `latest`.`driver_profile__vehicle_type`,
+    `latest`.`driver_profile__seats`,
+    `latest`.`driver_profile__driver_rating`,
+    `latest`.`driver_profile__is_xl`
+  FROM (
+    SELECT
+      `driver_id`,
+      `_fsql_ts`,
+      `_fsql_is_spine`,
+      MAX(`_fsql_event_ts`) OVER (
+        PARTITION BY `driver_id`
+        ORDER BY `_fsql_ts` ASC, `_fsql_is_spine` ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+      ) AS `_fsql_event_ts`
+    FROM `driver_profile__timeline`
+  ) AS `timeline`
+  INNER JOIN `driver_profile__latest` AS `latest`
+    ON `latest`.`driver_id` = `timeline`.`driver_id`
+    AND `latest`.`_fsql_event_ts` = `timeline`.`_fsql_event_ts`
+  WHERE
+    `timeline`.`_fsql_is_spine` = 1
+)
+SELECT
+  `spine`.*,
+  `driver_hourly_stats`.`driver_hourly_stats__conv_rate` AS `driver_hourly_stats__conv_rate`,
+  `driver_hourly_stats`.`driver_hourly_stats__acc_rate` AS `driver_hourly_stats__acc_rate`,
+  `driver_hourly_stats`.`driver_hourly_stats__avg_daily_trips` AS `driver_hourly_stats__avg_daily_trips`,
+  `driver_hourly_stats`.`driver_hourly_stats__acc_minus_conv` AS `driver_hourly_stats__acc_minus_conv`,
+  `driver_profile`.`driver_profile__vehicle_type` AS `driver_profile__vehicle_type`,
+  `driver_profile`.`driver_profile__seats` AS `driver_profile__seats`,
+  `driver_profile`.`driver_profile__driver_rating` AS `driver_profile__driver_rating`,
+  `driver_profile`.`driver_profile__is_xl` AS `driver_profile__is_xl`
+FROM `spine`
+/* driver_hourly_stats: features for the spine row's keys and ts */
+LEFT JOIN `driver_hourly_stats__pit` AS `driver_hourly_stats`
+  ON `driver_hourly_stats`.`driver_id` = `spine`.`driver_id`
+  AND `driver_hourly_stats`.`_fsql_ts` = CAST(`spine`.`event_timestamp` AS TIMESTAMP)
+/* driver_profile: features for the spine row's keys and ts */
+LEFT JOIN `driver_profile__pit` AS `driver_profile`
+  ON `driver_profile`.`driver_id` = `spine`.`driver_id`
+  AND `driver_profile`.`_fsql_ts` = CAST(`spine`.`event_timestamp` AS TIMESTAMP)
