@@ -40,6 +40,7 @@ from fsql.yamlfile import NAME_PATTERN, Mapping, Where, load_yaml, read_text, wh
 NAME_HELP = "use lowercase letters, digits and underscores, starting with a letter or underscore"
 _COLUMN_HELP = "use letters, digits and underscores, starting with a letter or underscore"
 _NAME_HINT = "add 'name: ...', a lowercase snake_case name"
+SPINE_ALIAS = "spine"  # the spine's alias in generated SQL (fsql.compile.context uses the same)
 _COLUMN_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Section -> what one of its items is called.
@@ -352,6 +353,8 @@ def _feature_view(m: Mapping, definitions: Definitions) -> FeatureView:
         )
     )
     name = _name(m)
+    if name == SPINE_ALIAS:
+        raise m.error("name", f"'{name}' is reserved for the spine in the SQL fsql generates: rename the feature view")
     entities, join_keys = _view_entities(m, definitions)
     source_name = m.required("source", str, hint="add 'source: ...', the name of the source it reads")
     source = _reference(m.where_value("source"), m.what, source_name, definitions.sources, "source")

@@ -16,7 +16,7 @@ from fsql.spec import Source
 if TYPE_CHECKING:
     from fsql.compile.strategy import PointInTimeStrategy
 
-SPINE_ALIAS = "spine"
+SPINE_ALIAS = "spine"  # a feature view may not take this name (fsql.definitions refuses it)
 EVENT_TS = "_fsql_event_ts"
 CREATED_TS = "_fsql_created_ts"
 RESERVED_PREFIX = "_fsql_"
