@@ -132,7 +132,10 @@ class PostgresEngine:
         with self.connection.cursor() as cursor:
             cursor.execute(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True).sql("postgres"))
             cursor.execute(create_table_sql(target, table.schema, temporary=True))
-            copy_arrow(cursor, target, table)
+            try:
+                copy_arrow(cursor, target, table)
+            except self._errors as exc:
+                raise ExecutionError(f"Postgres refused the spine's rows: {str(exc).strip()}") from None
 
     def result_columns(self, sql: str) -> tuple[str, ...]:
         with self.connection.cursor() as cursor:
