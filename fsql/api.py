@@ -26,9 +26,11 @@ from fsql.compile.spine import (
     DEFAULT_SPINE_TABLE,
     DEFAULT_SPINE_TIMESTAMP,
     SPINE_FILE_SUFFIXES,
+    bounds_probe,
     columns_probe,
     query_columns,
 )
+from fsql.compile.strategy import strategy_for
 from fsql.definitions import load_definitions
 from fsql.engines import OfflineEngine, open_engine
 from fsql.errors import CompileError, ProjectError
@@ -149,7 +151,9 @@ class Project:
         if not isinstance(spine, str | Path):
             table = _as_arrow(spine)
             engine.register_arrow(_ARROW_SPINE_NAME, table)
-            return Spine(spine_relation(_ARROW_SPINE_NAME, engine.dialect), timestamp, tuple(table.column_names))
+            relation = spine_relation(_ARROW_SPINE_NAME, engine.dialect)
+            columns = tuple(table.column_names)
+            return Spine(relation, timestamp, columns, self._bounds(engine, relation, timestamp, columns))
         text = str(spine)
         if text.lower().endswith(SPINE_FILE_SUFFIXES):
             if not Path(text).exists() and not (self.config.root / text).exists():
@@ -157,7 +161,17 @@ class Project:
             text = str(Path(text).resolve()) if Path(text).exists() else text
         relation = spine_relation(text, engine.dialect)
         columns = engine.result_columns(columns_probe(relation, engine.dialect))
-        return Spine(relation, timestamp, columns)
+        return Spine(relation, timestamp, columns, self._bounds(engine, relation, timestamp, columns))
+
+    @staticmethod
+    def _bounds(
+        engine: OfflineEngine, relation: Any, timestamp: str, columns: Sequence[str]
+    ) -> tuple[datetime, datetime] | None:
+        """The spine's time range, measured when the strategy bounds feature scans with it."""
+        if not strategy_for(engine.dialect).bounds_scans or timestamp not in columns:
+            return None
+        low, high = engine.query_arrow(bounds_probe(relation, timestamp, engine.dialect)).to_pylist()[0].values()
+        return (low, high) if isinstance(low, datetime) and isinstance(high, datetime) else None
 
     def _shown(self, path: Path) -> Path:
         return path.relative_to(self.config.root) if path.is_relative_to(self.config.root) else path

@@ -180,3 +180,21 @@ def test_partition_column_prunes_day_partitions_of_a_catalog_table(tmp_path: Pat
     assert not mismatches(result, case, spine), compiled.sql
     # Driver 1's latest at T-30h is i=6 (T-42h, within the 1d ttl); driver 2's at T is i=1 (T-7h).
     assert {r["row_id"]: r["conv"] for r in result.rows()} == {1: 6, 2: 1}
+
+
+def test_training_set_bounds_feature_scans_by_the_measured_spine_range(tmp_path: Path) -> None:
+    from test_pit_rules import DRIVER, HOUR, SPINE_TYPES, T
+
+    rows = [{"driver_id": 1, "event_ts": T - 5 * i * HOUR, "conv": i} for i in range(20)]
+    case = PitCase([View("stats", (DRIVER,), {"conv": "bigint"}, (Feature("conv", "bigint"),), rows, ttl="1d")])
+    spine = spine_table(
+        [{"row_id": 1, "driver_id": 1, "ts": T - 30 * HOUR}, {"row_id": 2, "driver_id": 1, "ts": T}], SPINE_TYPES
+    )
+    with registered(ENGINE, run_spark):
+        result = run_pit(ENGINE, tmp_path / "p", case, spine)
+    assert {r["row_id"]: r["conv"] for r in result.rows()} == {1: 6, 2: 0}
+    ran = next((tmp_path / "p" / "target" / "run" / "spark").glob("*.sql")).read_text()
+    # Constants, not subqueries over the spine: what BigQuery needs to prune partitions.
+    assert "MIN(" not in ran
+    assert f"<= CAST('{T.isoformat(sep=' ')}+00:00' AS TIMESTAMP)" in ran
+    assert f"CAST('{(T - 30 * HOUR).isoformat(sep=' ')}+00:00' AS TIMESTAMP) - INTERVAL 1 DAY" in ran

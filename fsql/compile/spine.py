@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlglot
 from sqlglot import exp
@@ -24,6 +25,9 @@ class Spine:
     relation: exp.Expression
     timestamp: str = DEFAULT_SPINE_TIMESTAMP
     columns: tuple[str, ...] | None = None
+    # The spine's earliest and latest timestamp, when measured: strategies that bound the
+    # feature scans with them then emit constants (BigQuery prunes partitions on constants only).
+    bounds: tuple[datetime, datetime] | None = None
 
 
 def spine_relation(text: str, dialect: str) -> exp.Expression:
@@ -68,3 +72,9 @@ def query_columns(relation: exp.Expression) -> tuple[str, ...] | None:
 def columns_probe(relation: exp.Expression, dialect: str) -> str:
     """A query returning no rows but the relation's columns: how engines learn a spine's shape."""
     return exp.select("*").from_(relation.copy()).limit(0).sql(dialect)
+
+
+def bounds_probe(relation: exp.Expression, timestamp: str, dialect: str) -> str:
+    """A query for the earliest and latest timestamp of a spine."""
+    ts = exp.column(timestamp, quoted=True)
+    return exp.select(exp.Min(this=ts), exp.Max(this=ts.copy())).from_(relation.copy()).sql(dialect)

@@ -20,6 +20,8 @@ class PointInTimeStrategy(ABC):
     """Adds one feature view's point-in-time join, and its feature columns, to a query."""
 
     name: ClassVar[str]
+    # Whether feature scans are bounded by the spine's time range, which the caller may measure.
+    bounds_scans: ClassVar[bool] = False
 
     @abstractmethod
     def join_view(self, query: exp.Select, view: ViewRequest, ctx: CompileContext) -> exp.Select:

@@ -65,6 +65,7 @@ def ordered(expression: exp.Expression, *, desc: bool = False) -> exp.Ordered:
 
 class WindowStrategy(PointInTimeStrategy):
     name = "window"
+    bounds_scans = True
 
     def join_view(self, query: exp.Select, view: ViewRequest, ctx: CompileContext) -> exp.Select:
         name = view.view.name
@@ -154,7 +155,7 @@ def bound_feature_rows(query: exp.Select, view: ViewRequest, ctx: CompileContext
 def spine_bounds(ctx: CompileContext) -> tuple[exp.Expression, exp.Expression]:
     """The spine's earliest and latest ts: literals when the caller measured them (BigQuery
     prunes partitions on constants only), else scalar subqueries over the spine."""
-    measured: tuple[datetime, datetime] | None = getattr(ctx.spine, "bounds", None)
+    measured = ctx.spine.bounds
     if measured is not None:
         return _instant_literal(measured[0]), _instant_literal(measured[1])
 
