@@ -49,7 +49,12 @@ class OnlineStore:
         self.schema = schema
         self.definitions = definitions
         self.pool = ConnectionPool(
-            conninfo(url), min_size=1, max_size=max_connections, kwargs={"autocommit": True}, open=True
+            conninfo(url),
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True},
+            configure=_configure,
+            open=True,
         )
 
     def close(self) -> None:
@@ -124,7 +129,22 @@ def bind_keys(keys: Sequence[Column], entity_rows: Sequence[Mapping[str, Any]]) 
                 raise CompileError(
                     f"entity row {index + 1}: key '{key.name}' is {type_name}, not {type(value).__name__} ({value!r})"
                 )
-    return {f"key_{i}": [row[key.name] for row in entity_rows] for i, key in enumerate(keys)}
+    return {f"key_{i}": _array(key, [row[key.name] for row in entity_rows]) for i, key in enumerate(keys)}
+
+
+def _array(key: Column, values: list[Any]) -> list[Any]:
+    """Integers go as int8 whatever their size: psycopg would otherwise send int2[] or int4[]
+    for small values, and each array type is a prepared statement (and plan) of its own."""
+    if key.type in (exp.DType.BIGINT, exp.DType.INT):
+        from psycopg.types.numeric import Int8
+
+        return [None if v is None else Int8(v) for v in values]
+    return values
+
+
+def _configure(connection: Any) -> None:
+    # A lookup by primary key has one good plan: plan it once, not at every call.
+    connection.execute("SET plan_cache_mode = force_generic_plan")
 
 
 @lru_cache(maxsize=256)

@@ -96,13 +96,17 @@ def materialize_view(
         watermark, stored_fingerprint = _read_state(cursor, table)
         current = fingerprint(request.definitions, request.view)
         target_name, note = _prepare_table(cursor, table, request.full_refresh)
-        start = request.start
-        if request.start is None and not request.full_refresh and note == "" and stored_fingerprint == current:
-            start = watermark - request.lateness if watermark else None
-        if stored_fingerprint not in (None, current) and not request.full_refresh:
-            note = "definition changed: re-read all rows"
-        rows_read = _stage_latest_rows(cursor, request, target_name, offline, start, file_root)
-        rows_written = _upsert(cursor, table, target_name)
+        start, note = _window_start(request, watermark, note, stored_fingerprint != current)
+        if note in ("created", "full refresh"):
+            # A table made in this transaction is empty and the rows are one per key: no upsert needed.
+            rows_read = rows_written = _load_latest_rows(
+                cursor, request, table.ref(target_name), offline, start, file_root
+            )
+        else:
+            rows_read = _load_latest_rows(
+                cursor, request, _create_stage(cursor, table, target_name), offline, start, file_root
+            )
+            rows_written = _upsert(cursor, table, target_name)
         if target_name != table.name:
             _swap(cursor, table, target_name)
         _write_state(cursor, table, request.end, rows_written, current)
@@ -112,6 +116,19 @@ def materialize_view(
     return MaterializeResult(
         request.view, rows_read, rows_written, start, request.end, time.perf_counter() - started, note
     )
+
+
+def _window_start(
+    request: MaterializeRequest, watermark: datetime | None, note: str, changed: bool
+) -> tuple[datetime | None, str]:
+    """Where the read starts: the watermark less the lateness, unless all rows must be read again."""
+    if note in ("created", "full refresh"):
+        return None, note  # a new table is filled from the beginning
+    if changed and watermark is not None:
+        return request.start, "definition changed: re-read all rows"
+    if request.start is not None or note:
+        return request.start, note
+    return (watermark - request.lateness if watermark else None), note
 
 
 def _ensure_schema(request: MaterializeRequest) -> None:
@@ -148,27 +165,32 @@ def _prepare_table(cursor: Any, table: OnlineTable, full_refresh: bool) -> tuple
     return table.name, "new columns: re-read all rows" if statements else ""
 
 
-def _stage_latest_rows(
+def _create_stage(cursor: Any, table: OnlineTable, target_name: str) -> exp.Table:
+    """A temporary staging table shaped like the target, dropped at commit."""
+    stage = exp.Table(this=exp.to_identifier(_STAGE, quoted=True))
+    like = table.ref(target_name).sql("postgres")
+    cursor.execute(f"CREATE TEMPORARY TABLE {stage.sql('postgres')} (LIKE {like} INCLUDING DEFAULTS) ON COMMIT DROP")
+    return stage
+
+
+def _load_latest_rows(
     cursor: Any,
     request: MaterializeRequest,
-    target_name: str,
+    destination: exp.Table,
     offline: OfflineEngine,
     start: datetime | None,
     file_root: Any,
 ) -> int:
-    """Fill a temporary staging table, shaped like the target, with the latest rows."""
-    stage = exp.Table(this=exp.to_identifier(_STAGE, quoted=True))
-    like = table_ref(request.schema, target_name).sql("postgres")
-    cursor.execute(f"CREATE TEMPORARY TABLE {stage.sql('postgres')} (LIKE {like} INCLUDING DEFAULTS) ON COMMIT DROP")
+    """Fill `destination` with the latest row per entity in the window (COPY, or INSERT ... SELECT)."""
     params = {"start": start, "end": request.end}
     query = compile_latest_rows(request.definitions, request.view, dialect=offline.dialect, file_root=file_root)
     if offline.dialect == "postgres" and conninfo(offline.url) == conninfo(request.online_url):
         # Offline and online are the same database: the rows never pass through Python.
-        columns = exp.Schema(this=stage, expressions=[exp.to_identifier(c, quoted=True) for c in query.columns])
+        columns = exp.Schema(this=destination, expressions=[exp.to_identifier(c, quoted=True) for c in query.columns])
         cursor.execute(f"INSERT INTO {columns.sql('postgres')} {query.sql}", params)
         return int(cursor.rowcount)
     rows = offline.query_arrow(query.sql, params=params, node=request.view)
-    copy_arrow(cursor, stage, rows)
+    copy_arrow(cursor, destination, rows)
     return rows.num_rows
 
 
