@@ -292,3 +292,12 @@ def duckdb_engine(project: Path):  # type: ignore[no-untyped-def]
     from fsql.engines.duckdb import DuckDBEngine
 
     return DuckDBEngine("duckdb:///:memory:", root=project)
+
+
+def test_an_unreachable_online_store_is_a_clear_error(project: Path) -> None:
+    from fsql.errors import ProjectError
+    from fsql.online.lookup import OnlineStore
+
+    definitions = fsql.load_project(project).definitions
+    with pytest.raises(ProjectError, match=r"cannot connect to the online store at postgresql\+psycopg://u:\*\*\*@127"):
+        OnlineStore("postgresql+psycopg://u:secret@127.0.0.1:1/x", schema="s", definitions=definitions)

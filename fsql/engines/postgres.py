@@ -72,15 +72,24 @@ def create_table_sql(table: exp.Table, schema: pa.Schema, *, temporary: bool = F
 def copy_arrow(cursor: Any, table: exp.Table, data: pa.Table) -> None:
     """Bulk-load an arrow table into an existing table with COPY ... FROM STDIN (CSV).
 
-    CSV keeps NULL (an unquoted empty field) apart from the empty string (quoted), and
-    timestamps travel as ISO text with their zone.
+    CSV keeps NULL (an unquoted empty field) apart from the empty string (quoted). Zoned
+    timestamps travel as naive UTC text, which the session (TimeZone UTC, see `connect`)
+    reads back as the same instants: pyarrow writes zoned ones about 7x slower.
     """
     columns = exp.Schema(this=table, expressions=[exp.to_identifier(n, quoted=True) for n in data.column_names])
     statement = f"COPY {columns.sql('postgres')} FROM STDIN WITH (FORMAT csv, HEADER true)"
     buffer = io.BytesIO()
-    pacsv.write_csv(data, buffer)
+    pacsv.write_csv(_utc_naive(data), buffer)
     with cursor.copy(statement) as copy:
         copy.write(buffer.getbuffer())
+
+
+def _utc_naive(data: pa.Table) -> pa.Table:
+    for index, field in enumerate(data.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            naive = data.column(index).cast(pa.timestamp(field.type.unit, tz="UTC")).cast(pa.timestamp(field.type.unit))
+            data = data.set_column(index, field.name, naive)
+    return data
 
 
 _OID_TO_ARROW = {

@@ -19,7 +19,7 @@ from sqlglot.errors import ErrorLevel
 from fsql.compile.latest import FEATURE_TS
 from fsql.compile.request import FeatureRequest, resolve_features
 from fsql.engines.postgres import conninfo
-from fsql.errors import CompileError
+from fsql.errors import CompileError, ProjectError
 from fsql.online.tables import table_ref
 from fsql.spec import Column, Definitions
 
@@ -54,8 +54,13 @@ class OnlineStore:
             max_size=max_connections,
             kwargs={"autocommit": True},
             configure=_configure,
-            open=True,
+            open=False,
         )
+        try:
+            self.pool.open(wait=True, timeout=5)
+        except Exception as exc:
+            self.pool.close()
+            raise ProjectError(f"cannot connect to the online store at {safe_url(url)}: {exc}") from None
 
     def close(self) -> None:
         self.pool.close()
@@ -101,6 +106,12 @@ class OnlineStore:
         ]
 
 
+def safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def request_keys(request: FeatureRequest) -> tuple[Column, ...]:
     """Every join key the request's views need, in first-seen order."""
     keys: dict[str, Column] = {}
@@ -129,20 +140,16 @@ def bind_keys(keys: Sequence[Column], entity_rows: Sequence[Mapping[str, Any]]) 
                 raise CompileError(
                     f"entity row {index + 1}: key '{key.name}' is {type_name}, not {type(value).__name__} ({value!r})"
                 )
-    return {f"key_{i}": _array(key, [row[key.name] for row in entity_rows]) for i, key in enumerate(keys)}
-
-
-def _array(key: Column, values: list[Any]) -> list[Any]:
-    """Integers go as int8 whatever their size: psycopg would otherwise send int2[] or int4[]
-    for small values, and each array type is a prepared statement (and plan) of its own."""
-    if key.type in (exp.DType.BIGINT, exp.DType.INT):
-        from psycopg.types.numeric import Int8
-
-        return [None if v is None else Int8(v) for v in values]
-    return values
+    return {f"key_{i}": [row[key.name] for row in entity_rows] for i, key in enumerate(keys)}
 
 
 def _configure(connection: Any) -> None:
+    from psycopg.types.numeric import Int8BinaryDumper, Int8Dumper
+
+    # Python ints go as int8 whatever their size: psycopg would otherwise send int2[] or
+    # int4[] for small values, and each array type is a prepared statement of its own.
+    connection.adapters.register_dumper(int, Int8Dumper)
+    connection.adapters.register_dumper(int, Int8BinaryDumper)
     # A lookup by primary key has one good plan: plan it once, not at every call.
     connection.execute("SET plan_cache_mode = force_generic_plan")
 

@@ -102,6 +102,7 @@ def materialize_view(
             rows_read = rows_written = _load_latest_rows(
                 cursor, request, table.ref(target_name), offline, start, file_root
             )
+            cursor.execute(table.add_primary_key_sql(target_name))
         else:
             rows_read = _load_latest_rows(
                 cursor, request, _create_stage(cursor, table, target_name), offline, start, file_root
@@ -157,7 +158,7 @@ def _prepare_table(cursor: Any, table: OnlineTable, full_refresh: bool) -> tuple
     if full_refresh or columns is None:
         name = table.name + _NEW_SUFFIX if columns is not None else table.name
         cursor.execute(exp.Drop(tables=[table.ref(name)], kind="TABLE", exists=True).sql("postgres"))
-        cursor.execute(table.create_sql(name))
+        cursor.execute(table.create_sql(name, primary_key=False))  # the key is added once the rows are in
         return name, "full refresh" if columns is not None else "created"
     statements = migration_sql(table, columns, existing_keys(cursor, table))
     for statement in statements:

@@ -77,7 +77,14 @@ class OnlineTable:
         types.update({FEATURE_TS: ts, CREATED_TS_COLUMN: ts, MATERIALIZED_AT: ts})
         return types
 
-    def create_sql(self, name: str | None = None) -> str:
+    def add_primary_key_sql(self, name: str | None = None) -> str:
+        """ALTER TABLE ... ADD PRIMARY KEY: a bulk load into a new table is faster with the key added after."""
+        key = exp.PrimaryKey(expressions=[exp.to_identifier(k, quoted=True) for k in self.keys])
+        return exp.Alter(this=self.ref(name), kind="TABLE", actions=[exp.AddConstraint(expressions=[key])]).sql(
+            "postgres"
+        )
+
+    def create_sql(self, name: str | None = None, *, primary_key: bool = True) -> str:
         def definition(column: str, type_: exp.DType | None, *constraints: exp.Expression) -> exp.ColumnDef:
             assert type_ is not None, "entity keys and features always declare a type"
             return exp.ColumnDef(
@@ -92,7 +99,8 @@ class OnlineTable:
         columns += [definition(f.name, f.type) for f in self.view.features]
         columns += [definition(FEATURE_TS, ts, not_null), definition(CREATED_TS_COLUMN, ts)]
         columns.append(definition(MATERIALIZED_AT, ts, not_null, exp.DefaultColumnConstraint(this=exp.func("now"))))
-        columns.append(exp.PrimaryKey(expressions=[exp.to_identifier(k, quoted=True) for k in self.keys]))
+        if primary_key:
+            columns.append(exp.PrimaryKey(expressions=[exp.to_identifier(k, quoted=True) for k in self.keys]))
         create = exp.Create(this=exp.Schema(this=self.ref(name), expressions=columns), kind="TABLE", exists=True)
         return create.sql("postgres")
 
