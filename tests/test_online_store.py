@@ -59,8 +59,12 @@ def test_first_build_creates_a_typed_table_keyed_by_the_entity(
     assert state(postgres_dsn, postgres_schema)[:2] == (utc(t(3)), 2)
 
 
+UPSERT, REBUILD = 1e9, 0.0  # rebuild_share: never rebuild / always rebuild and swap
+
+
+@pytest.mark.parametrize("rebuild_share", [UPSERT, REBUILD], ids=["upsert", "rebuild"])
 def test_newer_wins_older_is_ignored_equal_is_replaced_and_a_rerun_changes_nothing(
-    project: Path, postgres_dsn: str, postgres_schema: str
+    project: Path, postgres_dsn: str, postgres_schema: str, rebuild_share: float
 ) -> None:
     write_rows(project, [(1, t(2), t(2), 0.2, "v2"), (2, t(2), t(2), 0.2, "v2"), (3, t(2), t(2), 0.2, "v2")])
     build(project, t(3))
@@ -74,6 +78,7 @@ def test_newer_wins_older_is_ignored_equal_is_replaced_and_a_rerun_changes_nothi
         postgres_schema,
         end=utc(t(5)),
         start=utc(t(1) - timedelta(days=1)),
+        rebuild_share=rebuild_share,
     )
     engine = duckdb_engine(project)
     materialize_view(explicit, engine, file_root=project)
@@ -116,8 +121,9 @@ def test_incremental_runs_read_from_the_watermark_minus_lateness(
     assert stored(postgres_dsn, postgres_schema)[1][1] == "late"  # read again within the allowed lateness
 
 
+@pytest.mark.parametrize("rebuild_share", [UPSERT, REBUILD], ids=["upsert", "rebuild"])
 def test_a_failure_before_commit_leaves_values_and_watermark_whole(
-    project: Path, postgres_dsn: str, postgres_schema: str
+    project: Path, postgres_dsn: str, postgres_schema: str, rebuild_share: float
 ) -> None:
     write_rows(project, [(1, t(2), None, 0.2, "kept")])
     build(project, t(3))
@@ -128,7 +134,12 @@ def test_a_failure_before_commit_leaves_values_and_watermark_whole(
         raise RuntimeError("injected: the process dies after COPY and upsert, before commit")
 
     request = MaterializeRequest(
-        fsql.load_project(project).definitions, "driver_stats", online_url_of(project), postgres_schema, end=utc(t(5))
+        fsql.load_project(project).definitions,
+        "driver_stats",
+        online_url_of(project),
+        postgres_schema,
+        end=utc(t(5)),
+        rebuild_share=rebuild_share,
     )
     with pytest.raises(RuntimeError, match="injected"):
         materialize_view(request, duckdb_engine(project), file_root=project, before_commit=crash)

@@ -65,6 +65,9 @@ class MaterializeRequest:
     start: datetime | None = None  # explicit window start; None: from the watermark
     lateness: timedelta = timedelta(0)
     full_refresh: bool = False
+    # When the new rows are at least this share of the stored ones, the table is rebuilt and
+    # swapped in rather than updated in place (an update moves every row to a new page).
+    rebuild_share: float = 0.3
 
 
 def fingerprint(definitions: Definitions, view_name: str) -> str:
@@ -107,7 +110,11 @@ def materialize_view(
             rows_read = _load_latest_rows(
                 cursor, request, _create_stage(cursor, table, target_name), offline, start, file_root
             )
-            rows_written = _upsert(cursor, table, target_name)
+            if rows_read and rows_read >= request.rebuild_share * _stored_rows(cursor, table):
+                rows_written = _rebuild(cursor, table)
+                note = f"{note}; rebuilt and swapped" if note else "rebuilt and swapped"
+            else:
+                rows_written = _upsert(cursor, table, target_name)
         if target_name != table.name:
             _swap(cursor, table, target_name)
         _write_state(cursor, table, request.end, rows_written, current)
@@ -219,6 +226,57 @@ def _upsert(cursor: Any, table: OnlineTable, target_name: str) -> int:
     insert = exp.Insert(this=target, expression=select, conflict=conflict)
     cursor.execute(insert.sql("postgres", unsupported_level=ErrorLevel.RAISE))
     return int(cursor.rowcount)
+
+
+def _stored_rows(cursor: Any, table: OnlineTable) -> int:
+    cursor.execute(exp.select(exp.func("COUNT", exp.Star())).from_(table.ref()).sql("postgres"))
+    return int(cursor.fetchone()[0])
+
+
+def _rebuild(cursor: Any, table: OnlineTable) -> int:
+    """Build the table anew from the stored rows the stage does not beat and the staged rows
+    that win (equal versions included), add its key, and swap it in; returns the rows won."""
+    new_name = table.name + _NEW_SUFFIX
+    cursor.execute(exp.Drop(tables=[table.ref(new_name)], kind="TABLE", exists=True).sql("postgres"))
+    cursor.execute(table.create_sql(new_name, primary_key=False))
+    stored, staged = exp.to_identifier("stored"), exp.to_identifier("staged")
+    stage = exp.Table(this=exp.to_identifier(_STAGE, quoted=True), alias=exp.TableAlias(this=staged.copy()))
+    current = table.ref().as_("stored")
+    same_keys = exp.and_(*(exp.EQ(this=_column(k, stored), expression=_column(k, staged)) for k in table.keys))
+    columns = (*table.value_columns, MATERIALIZED_AT)
+    kept = (
+        exp.select(*(_column(c, stored) for c in columns))
+        .from_(current)
+        .join(stage, on=same_keys, join_type="LEFT")
+        .where(
+            exp.or_(
+                exp.Is(this=_column(table.keys[0], staged), expression=exp.Null()),
+                exp.GT(this=_version(stored), expression=_version(staged)),
+            )
+        )
+    )
+    won = (
+        exp.select(*(_column(c, staged) for c in table.value_columns), exp.func("now"))
+        .from_(stage.copy())
+        .join(current.copy(), on=same_keys.copy(), join_type="LEFT")
+        .where(
+            exp.or_(
+                exp.Is(this=_column(table.keys[0], stored), expression=exp.Null()),
+                exp.LTE(this=_version(stored), expression=_version(staged)),
+            )
+        )
+    )
+    into = exp.Schema(this=table.ref(new_name), expressions=[exp.to_identifier(c, quoted=True) for c in columns])
+    cursor.execute(exp.Insert(this=into.copy(), expression=kept).sql("postgres", unsupported_level=ErrorLevel.RAISE))
+    cursor.execute(exp.Insert(this=into, expression=won).sql("postgres", unsupported_level=ErrorLevel.RAISE))
+    written = int(cursor.rowcount)
+    cursor.execute(table.add_primary_key_sql(new_name))
+    _swap(cursor, table, new_name)
+    return written
+
+
+def _column(name: str, table: exp.Identifier) -> exp.Column:
+    return exp.Column(this=exp.to_identifier(name, quoted=True), table=table.copy())
 
 
 def _version(alias: exp.Identifier) -> exp.Expression:
