@@ -30,7 +30,7 @@ class CompileContext:
     source_dialect: str  # the dialect the definitions' SQL is written in
     strategy: PointInTimeStrategy
     file_root: Path | None = None  # anchor relative file paths here (for SQL fsql runs itself)
-    definitions_sources: Mapping[str, Source] = field(default_factory=dict)  # every source, by name
+    sources: Mapping[str, Source] = field(default_factory=dict)  # every source of the project, by name
 
 
 def ident(name: str) -> exp.Identifier:

@@ -92,7 +92,7 @@ def join_point_in_time(query: exp.Select, ctx: CompileContext) -> exp.Select:
 
 def files_as_tables(query: exp.Select, ctx: CompileContext) -> exp.Select:
     """Where the engine cannot scan a file source's format, it is read from a table named after it."""
-    replace_file_scans(query, ctx.definitions_sources, readable_file_formats(ctx.dialect))
+    replace_file_scans(query, ctx.sources, readable_file_formats(ctx.dialect))
     return query
 
 
