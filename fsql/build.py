@@ -40,6 +40,9 @@ class NodeResult:
     rows_written: int = 0
     seconds: float = 0.0
     window: tuple[datetime | None, datetime] | None = None
+    late_rows: int = 0
+    watermark: datetime | None = None
+    warnings: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         start, end = self.window or (None, None)
@@ -49,6 +52,9 @@ class NodeResult:
             "message": self.message,
             "rows_read": self.rows_read,
             "rows_written": self.rows_written,
+            "late_rows": self.late_rows,
+            "watermark": self.watermark.isoformat() if self.watermark else None,
+            "warnings": list(self.warnings),
             "execution_time": round(self.seconds, 4),
             "window": {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
         }
@@ -125,8 +131,21 @@ def _run_node(project: Project, name: str, options: BuildOptions, engine: Any) -
         return NodeResult(name, "error", str(exc))
     except Exception as exc:  # a database error: report it on the node, go on with the others
         return NodeResult(name, "error", f"{type(exc).__name__}: {str(exc).strip()}")
-    message = f"{done.rows_written:,} of {done.rows_read:,} rows upserted" + (f"; {done.note}" if done.note else "")
-    return NodeResult(name, "success", message, done.rows_read, done.rows_written, done.seconds, (done.start, done.end))
+    message = "; ".join(
+        [f"{done.rows_written:,} of {done.rows_read:,} rows upserted", *filter(None, [done.note]), *done.warnings]
+    )
+    return NodeResult(
+        name,
+        "success",
+        message,
+        done.rows_read,
+        done.rows_written,
+        done.seconds,
+        (done.start, done.end),
+        done.late_rows,
+        done.watermark,
+        done.warnings,
+    )
 
 
 def _write_compiled(project: Project, views: list[str]) -> None:

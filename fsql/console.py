@@ -11,5 +11,11 @@ def error(message: str) -> None:
     err.print("[bold red]Error:[/bold red]", message, markup=True, soft_wrap=True)
 
 
+def warning(message: str) -> None:
+    from rich.text import Text
+
+    err.print(Text("Warning: ", style="bold yellow") + Text(message), soft_wrap=True)  # never read as markup
+
+
 def info(message: str) -> None:
     err.print(message, markup=False, soft_wrap=True)

@@ -41,7 +41,9 @@ def _all_entities(project: fsql.Project, view: str) -> pa.Table:
     latest = compile_latest_rows(project.definitions, view, dialect="duckdb", file_root=project.config.root)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    found = con.sql(latest.sql, params={"start": None, "end": T}).to_arrow_table().select(keys).to_pylist()
+    params = {"start": None, "start_created": None, "end": T}
+    found = con.sql(latest.sql, params={k: params[k] for k in latest.parameters}).to_arrow_table()
+    found = found.select(keys).to_pylist()
     missing = {k.name: (-1 if k.type.value == "BIGINT" else "missing") for k in definition.join_keys}
     rows = [*found, missing]
     return pa.table({**{k: [r[k] for r in rows] for k in keys}, "event_timestamp": pa.array([T] * len(rows))})

@@ -295,11 +295,30 @@ def _run_build(project: Project, options: BuildOptions) -> None:
     finally:
         status.stop()
     summary = Table(
-        "feature view", "status", "rows read", "rows upserted", "seconds", title="fsql build", title_justify="left"
+        "feature view",
+        "status",
+        "rows read",
+        "rows upserted",
+        "late rows",
+        "watermark",
+        "seconds",
+        title="fsql build",
+        title_justify="left",
     )
     for node in result.nodes:
-        summary.add_row(node.view, node.status, f"{node.rows_read:,}", f"{node.rows_written:,}", f"{node.seconds:.2f}")
+        summary.add_row(
+            node.view,
+            node.status,
+            f"{node.rows_read:,}",
+            f"{node.rows_written:,}",
+            f"{node.late_rows:,}",
+            node.watermark.isoformat() if node.watermark else "",
+            f"{node.seconds:.2f}",
+        )
     console.err.print(summary)
+    for node in result.nodes:
+        for said in node.warnings:
+            console.warning(f"{node.view}: {said}")
     if not result.online_configured:
         console.info(ONLINE_HELP.format(target=project.config.target.name))
     console.info(f"done in {result.seconds:.2f} s; artifacts in {project.config.target_dir}")

@@ -1,9 +1,11 @@
 """The latest row per entity of one feature view in a time window: what materialization reads.
 
 The query returns exactly the online table's columns: the join keys, the typed features,
-`feature_ts` and `created_ts` (UTC instants). The window (start, end] is bound as
-parameters `start` (NULL: from the beginning) and `end`. Ranking by ROW_NUMBER in a
-subquery works the same in every dialect, so this needs no strategy.
+`feature_ts` and `created_ts` (UTC instants). The rows read are bound as parameters: event
+time at most `end`, and either after `start` (NULL: from the beginning) or, when the
+source has a created time, created after `start_created` (so corrections of old events are
+read). Ranking by ROW_NUMBER in a subquery works the same in every dialect, so this needs
+no strategy.
 """
 
 from __future__ import annotations
@@ -33,12 +35,13 @@ class LatestRowsQuery:
     dialect: str
     sql: str
     columns: tuple[str, ...]
+    parameters: frozenset[str]  # the names the SQL binds (DuckDB refuses any other)
 
 
 def compile_latest_rows(
     definitions: Definitions, view_name: str, *, dialect: str, file_root: Path | None = None
 ) -> LatestRowsQuery:
-    """The latest row per entity of a view with start < event time <= end.
+    """The latest row per entity of a view among the rows in its read window (see `read_window`).
 
     Example:
         >>> from fsql.compile import example_definitions
@@ -47,9 +50,7 @@ def compile_latest_rows(
         ('driver_id', 'trips', 'feature_ts', 'created_ts')
     """
     view = definitions.feature_views[view_name]
-    request = ViewRequest(
-        view, definitions.sources[view.source], tuple(OutputFeature(f, f.name) for f in view.features)
-    )
+    request = view_request(definitions, view_name)
     rows = exp.Table(this=ident(rows_cte_name(request)))
     keys = [column(k.name) for k in view.join_keys]
     event, created = column(EVENT_TS), column(CREATED_TS)
@@ -57,13 +58,7 @@ def compile_latest_rows(
     if request.source.created_timestamp:
         order.append(exp.Ordered(this=created.copy(), desc=True, nulls_first=False))
     rank = exp.Window(this=exp.RowNumber(), partition_by=[k.copy() for k in keys], order=exp.Order(expressions=order))
-    in_window = exp.and_(
-        exp.or_(
-            exp.Is(this=_bound("start"), expression=exp.Null()), exp.GT(this=event.copy(), expression=_bound("start"))
-        ),
-        exp.LTE(this=event.copy(), expression=_bound("end")),
-    )
-    ranked = exp.select(exp.Star(), exp.alias_(rank, _RANK, quoted=True)).from_(rows).where(in_window)
+    ranked = exp.select(exp.Star(), exp.alias_(rank, _RANK, quoted=True)).from_(rows).where(read_window(request))
     created_value = created.copy() if request.source.created_timestamp else exp.Null()
     projections = [
         *keys,
@@ -77,15 +72,46 @@ def compile_latest_rows(
         .where(exp.EQ(this=column(_RANK), expression=exp.Literal.number(1)))
         .with_(ident(rows_cte_name(request)), as_=feature_rows(request, definitions.dialect))
     )
+    from fsql.compile import render
+
+    header = [f"fsql latest row per entity of feature view '{view.name}' among the rows in its read window"]
+    columns = (*(k.name for k in view.join_keys), *(f.name for f in view.features), FEATURE_TS, CREATED_TS_COLUMN)
+    sql = render(for_engine(query, definitions, dialect, file_root), dialect, header)
+    return LatestRowsQuery(view, dialect, sql, columns, parameter_names(query))
+
+
+def view_request(definitions: Definitions, view_name: str) -> ViewRequest:
+    """A request for every feature of one view, under its own names."""
+    view = definitions.feature_views[view_name]
+    return ViewRequest(view, definitions.sources[view.source], tuple(OutputFeature(f, f.name) for f in view.features))
+
+
+def read_window(request: ViewRequest) -> exp.Expr:
+    """`e <= :end AND (:start IS NULL OR e > :start [OR c > :start_created])`: the rows a run reads.
+
+    A row of an old event read again because its created time is new is a correction.
+    """
+    event = column(EVENT_TS)
+    after: exp.Expr = exp.or_(
+        exp.Is(this=bound("start"), expression=exp.Null()), exp.GT(this=event.copy(), expression=bound("start"))
+    )
+    if request.source.created_timestamp:
+        after = exp.or_(after, exp.GT(this=column(CREATED_TS), expression=bound("start_created")))
+    return exp.and_(exp.paren(after, copy=False), exp.LTE(this=event.copy(), expression=bound("end")))
+
+
+def for_engine(query: exp.Select, definitions: Definitions, dialect: str, file_root: Path | None) -> exp.Select:
+    """File sources the engine cannot scan become tables; relative paths are anchored at `file_root`."""
     replace_file_scans(query, definitions.sources, readable_file_formats(dialect))
     if file_root is not None:
         anchor_file_paths(query, file_root)
-    from fsql.compile import render
-
-    header = [f"fsql latest row per entity of feature view '{view.name}', event time in (start, end]"]
-    columns = (*(k.name for k in view.join_keys), *(f.name for f in view.features), FEATURE_TS, CREATED_TS_COLUMN)
-    return LatestRowsQuery(view, dialect, render(query, dialect, header), columns)
+    return query
 
 
-def _bound(name: str) -> exp.Expression:
+def parameter_names(query: exp.Expr) -> frozenset[str]:
+    return frozenset(p.name for p in query.find_all(exp.Placeholder))
+
+
+def bound(name: str) -> exp.Expr:
+    """A parameter read as a UTC instant."""
     return exp.cast(exp.Placeholder(this=name), "TIMESTAMPTZ")

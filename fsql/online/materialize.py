@@ -2,46 +2,57 @@
 
 For one view, under a transaction-scoped advisory lock (two runs of one view are
 serialised, never interleaved):
-1. read the state (watermark, fingerprint) and bring the table up to the definition;
-2. read the latest row per entity with event time in (watermark - lateness, end] from
-   the offline engine (DuckDB: arrow, then COPY; the same Postgres: INSERT ... SELECT);
-3. upsert from the staging table: ON CONFLICT (keys) DO UPDATE ... WHERE the stored row
-   is not newer (event time, then created time), so no run moves a value back in time;
-4. write the new watermark, and commit. A failure anywhere leaves the old state whole.
-A full refresh builds the table anew beside the old one and swaps it in the same
-transaction, so readers never see an empty or half-built table.
+1. read the state and plan the write (create, full refresh, new columns, incremental);
+2. ask the source, in one query, for the newest times in the read window and the rows
+   behind the last run's reach (`fsql.online.state` says how that decides what is read);
+3. read the latest row per entity in the window from the offline engine (DuckDB: arrow,
+   then COPY; the same Postgres: INSERT ... SELECT) into a staging table;
+4. upsert from it: ON CONFLICT (keys) DO UPDATE ... WHERE the stored row is not newer
+   (event time, then created time), so no run moves a value back in time; or, for large
+   runs and new columns, merge stored and new rows into a table beside the live one;
+5. swap that table in, write the new state, and commit. A failure anywhere leaves the old
+   state whole. The live table is never altered in place: readers wait only for the swap.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
 from fsql.compile.latest import CREATED_TS_COLUMN, FEATURE_TS, MATERIALIZED_AT, compile_latest_rows
+from fsql.compile.watermark import BEHIND_AFTER, BEHIND_BEFORE, NEWEST_CREATED, NEWEST_EVENT, compile_source_state
 from fsql.engines import OfflineEngine
 from fsql.engines.postgres import connect, conninfo, copy_arrow
+from fsql.online.state import (
+    ReadWindow,
+    SourceState,
+    ViewState,
+    incremental_window,
+    late_rows,
+    next_state,
+    read_state,
+    warnings,
+    write_state,
+)
+from fsql.online.swap import swap_in
 from fsql.online.tables import (
-    STATE_TABLE,
+    STAGE_TABLE,
     OnlineTable,
-    ensure_schema_sql,
+    ensure_schema,
     existing_columns,
     existing_keys,
-    migration_sql,
-    quoted,
-    table_ref,
+    missing_columns,
 )
 from fsql.spec import Definitions
-
-_STAGE = "_fsql_stage"
-_NEW_SUFFIX = "__fsql_new"
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,9 @@ class MaterializeResult:
     end: datetime
     seconds: float
     note: str = ""
+    late_rows: int = 0  # rows that arrived behind the watermark since the last run (and were loaded)
+    watermark: datetime | None = None  # the newest event time read so far
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,15 @@ class MaterializeRequest:
     # When the new rows are at least this share of the stored ones, the table is rebuilt and
     # swapped in rather than updated in place (an update moves every row to a new page).
     rebuild_share: float = 0.3
+
+
+class Plan(enum.Enum):
+    """How a run writes the table."""
+
+    CREATE = "created"  # no table yet: load straight into a new one
+    FULL_REFRESH = "full refresh"  # build anew beside the live one, swap
+    NEW_COLUMNS = "new columns: re-read all rows"  # merge stored and re-read rows beside it, swap
+    INCREMENTAL = ""  # upsert in place, or merge beside and swap when the run is large
 
 
 def fingerprint(definitions: Definitions, view_name: str) -> str:
@@ -88,97 +111,147 @@ def materialize_view(
     *,
     file_root: Any = None,
     before_commit: Callable[[], None] | None = None,
+    after_load: Callable[[], None] | None = None,
 ) -> MaterializeResult:
-    """Materialize one online view. `before_commit` runs after the upsert (tests inject failures there)."""
+    """Materialize one online view.
+
+    `after_load` runs once the rows are in, before any swap; `before_commit` after the
+    writes and the state, just before commit (tests hold or fail the run there).
+    """
     started = time.perf_counter()
     table = OnlineTable(request.schema, request.definitions.feature_views[request.view])
     _ensure_schema(request)
     with connect(request.online_url, autocommit=False) as connection, connection.cursor() as cursor:
         lock_key = f"fsql:{table.schema}.{table.name}"
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock_key,))
-        watermark, stored_fingerprint = _read_state(cursor, table)
+        previous = read_state(cursor, table)
         current = fingerprint(request.definitions, request.view)
-        target_name, note = _prepare_table(cursor, table, request.full_refresh)
-        start, note = _window_start(request, watermark, note, stored_fingerprint != current)
-        if note in ("created", "full refresh"):
-            # A table made in this transaction is empty and the rows are one per key: no upsert needed.
-            rows_read = rows_written = _load_latest_rows(
-                cursor, request, table.ref(target_name), offline, start, file_root
-            )
-            cursor.execute(table.add_primary_key_sql(target_name))
-        else:
-            rows_read = _load_latest_rows(
-                cursor, request, _create_stage(cursor, table, target_name), offline, start, file_root
-            )
-            if rows_read and rows_read >= request.rebuild_share * _stored_rows(cursor, table):
-                rows_written = _rebuild(cursor, table)
-                note = f"{note}; rebuilt and swapped" if note else "rebuilt and swapped"
-            else:
-                rows_written = _upsert(cursor, table, target_name)
-        if target_name != table.name:
-            _swap(cursor, table, target_name)
-        _write_state(cursor, table, request.end, rows_written, current)
+        plan, stored_columns = _plan(cursor, table, request.full_refresh)
+        window = _window(request, previous, plan, changed=previous.fingerprint not in (None, current))
+        source = _source_state(request, offline, window, previous, file_root)
+        late = late_rows(previous, source) if window.start is not None else 0
+        if late:
+            window = window.everything(f"{late:,} late rows: re-read all rows")
+        rows_read, rows_written, note = _write(cursor, table, plan, stored_columns, request, offline, window, file_root)
+        if after_load is not None:
+            after_load()
+        if plan in (Plan.FULL_REFRESH, Plan.NEW_COLUMNS) or note.endswith(_REBUILT):
+            swap_in(cursor, table, table.new_name)
+        state = next_state(previous, window, source, current)
+        write_state(cursor, table, state, rows=rows_written, late=late, end=request.end)
         if before_commit is not None:
             before_commit()
         connection.commit()
+    said = warnings(window, source, rows_read, late, previous, request.lateness)
     return MaterializeResult(
-        request.view, rows_read, rows_written, start, request.end, time.perf_counter() - started, note
+        request.view,
+        rows_read,
+        rows_written,
+        window.start,
+        request.end,
+        time.perf_counter() - started,
+        "; ".join(n for n in (window.note, note) if n),
+        late,
+        state.watermark,
+        tuple(said),
     )
 
 
-def _window_start(
-    request: MaterializeRequest, watermark: datetime | None, note: str, changed: bool
-) -> tuple[datetime | None, str]:
-    """Where the read starts: the watermark less the lateness, unless all rows must be read again."""
-    if note in ("created", "full refresh"):
-        return None, note  # a new table is filled from the beginning
-    if changed and watermark is not None:
-        return request.start, "definition changed: re-read all rows"
-    if request.start is not None or note:
-        return request.start, note
-    return (watermark - request.lateness if watermark else None), note
+_REBUILT = "rebuilt and swapped"
+
+
+def _window(request: MaterializeRequest, previous: ViewState, plan: Plan, *, changed: bool) -> ReadWindow:
+    """What the run reads: everything when the table is new or its rows must be read again."""
+    window = incremental_window(previous, end=request.end, start=request.start, lateness=request.lateness)
+    if plan is not Plan.INCREMENTAL:
+        return window.everything(plan.value)
+    if changed and previous.watermark is not None and request.start is None:
+        return window.everything("definition changed: re-read all rows")
+    return window
+
+
+def _source_state(
+    request: MaterializeRequest, offline: OfflineEngine, window: ReadWindow, previous: ViewState, file_root: Any
+) -> SourceState:
+    query = compile_source_state(
+        request.definitions, request.view, dialect=offline.dialect, lateness=request.lateness, file_root=file_root
+    )
+    event_reach, created_reach = previous.reach(request.lateness)
+    params = {
+        **window.params(),
+        "watermark": previous.watermark,
+        "created_watermark": previous.created_watermark,
+        "event_reach": event_reach,
+        "created_reach": created_reach,
+    }
+    row = offline.query_arrow(query.sql, params=_only(params, query.parameters), node=request.view).to_pylist()[0]
+    return SourceState(
+        _utc(row[NEWEST_EVENT]), _utc(row[NEWEST_CREATED]), int(row[BEHIND_BEFORE]), int(row[BEHIND_AFTER])
+    )
+
+
+def _only(params: dict[str, Any], names: frozenset[str]) -> dict[str, Any]:
+    return {name: value for name, value in params.items() if name in names}
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _plan(cursor: Any, table: OnlineTable, full_refresh: bool) -> tuple[Plan, dict[str, str]]:
+    """How to write the table, and its columns as they are; a changed key or type is an error."""
+    columns = existing_columns(cursor, table)
+    if columns is None:
+        return Plan.CREATE, {}
+    if full_refresh:
+        return Plan.FULL_REFRESH, columns
+    if missing_columns(table, columns, existing_keys(cursor, table)):
+        return Plan.NEW_COLUMNS, columns
+    return Plan.INCREMENTAL, columns
+
+
+def _write(
+    cursor: Any,
+    table: OnlineTable,
+    plan: Plan,
+    stored_columns: dict[str, str],
+    request: MaterializeRequest,
+    offline: OfflineEngine,
+    window: ReadWindow,
+    file_root: Any,
+) -> tuple[int, int, str]:
+    """Write the rows read; returns rows read, rows written and a note. Live tables are never altered."""
+    if plan in (Plan.CREATE, Plan.FULL_REFRESH):
+        # A table made in this transaction is empty and the rows are one per key: no upsert needed.
+        name = table.name if plan is Plan.CREATE else table.new_name
+        _create(cursor, table, name)
+        rows = _load_latest_rows(cursor, request, table.ref(name), offline, window, file_root)
+        cursor.execute(table.add_primary_key_sql(name))
+        return rows, rows, ""
+    cursor.execute(exp.Drop(tables=[_stage()], kind="TABLE", exists=True).sql("postgres"))
+    cursor.execute(table.create_sql(STAGE_TABLE, temporary=True))
+    rows_read = _load_latest_rows(cursor, request, _stage(), offline, window, file_root)
+    if plan is Plan.NEW_COLUMNS or (rows_read and rows_read >= request.rebuild_share * _stored_rows(cursor, table)):
+        written = _merge_beside(cursor, table, stored_columns)
+        return rows_read, written, "" if plan is Plan.NEW_COLUMNS else _REBUILT
+    return rows_read, _upsert(cursor, table), ""
+
+
+def _create(cursor: Any, table: OnlineTable, name: str) -> None:
+    cursor.execute(exp.Drop(tables=[table.ref(name)], kind="TABLE", exists=True).sql("postgres"))
+    cursor.execute(table.create_sql(name))
+
+
+def _stage() -> exp.Table:
+    return exp.Table(this=exp.to_identifier(STAGE_TABLE, quoted=True))
 
 
 def _ensure_schema(request: MaterializeRequest) -> None:
     # Concurrent CREATE ... IF NOT EXISTS can still collide: serialise schema setup too.
     with connect(request.online_url, autocommit=False) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"fsql:{request.schema}",))
-        for statement in ensure_schema_sql(request.schema):
-            cursor.execute(statement)
+        ensure_schema(cursor, request.schema)
         connection.commit()
-
-
-def _read_state(cursor: Any, table: OnlineTable) -> tuple[datetime | None, str | None]:
-    select = (
-        exp.select(exp.column("watermark", quoted=True), exp.column("fingerprint", quoted=True))
-        .from_(table_ref(table.schema, STATE_TABLE))
-        .where(exp.EQ(this=exp.column("view", quoted=True), expression=exp.Placeholder()))
-    )
-    cursor.execute(select.sql("postgres"), (table.name,))
-    row = cursor.fetchone()
-    return (row[0], row[1]) if row else (None, None)
-
-
-def _prepare_table(cursor: Any, table: OnlineTable, full_refresh: bool) -> tuple[str, str]:
-    """Create or migrate the table; returns the table to write into and a note."""
-    columns = existing_columns(cursor, table)
-    if full_refresh or columns is None:
-        name = table.name + _NEW_SUFFIX if columns is not None else table.name
-        cursor.execute(exp.Drop(tables=[table.ref(name)], kind="TABLE", exists=True).sql("postgres"))
-        cursor.execute(table.create_sql(name, primary_key=False))  # the key is added once the rows are in
-        return name, "full refresh" if columns is not None else "created"
-    statements = migration_sql(table, columns, existing_keys(cursor, table))
-    for statement in statements:
-        cursor.execute(statement)
-    return table.name, "new columns: re-read all rows" if statements else ""
-
-
-def _create_stage(cursor: Any, table: OnlineTable, target_name: str) -> exp.Table:
-    """A temporary staging table shaped like the target, dropped at commit."""
-    stage = exp.Table(this=exp.to_identifier(_STAGE, quoted=True))
-    like = table.ref(target_name).sql("postgres")
-    cursor.execute(f"CREATE TEMPORARY TABLE {stage.sql('postgres')} (LIKE {like} INCLUDING DEFAULTS) ON COMMIT DROP")
-    return stage
 
 
 def _load_latest_rows(
@@ -186,12 +259,12 @@ def _load_latest_rows(
     request: MaterializeRequest,
     destination: exp.Table,
     offline: OfflineEngine,
-    start: datetime | None,
+    window: ReadWindow,
     file_root: Any,
 ) -> int:
     """Fill `destination` with the latest row per entity in the window (COPY, or INSERT ... SELECT)."""
-    params = {"start": start, "end": request.end}
     query = compile_latest_rows(request.definitions, request.view, dialect=offline.dialect, file_root=file_root)
+    params = _only(window.params(), query.parameters)
     if offline.dialect == "postgres" and conninfo(offline.url) == conninfo(request.online_url):
         # Offline and online are the same database: the rows never pass through Python.
         columns = exp.Schema(this=destination, expressions=[exp.to_identifier(c, quoted=True) for c in query.columns])
@@ -202,12 +275,10 @@ def _load_latest_rows(
     return rows.num_rows
 
 
-def _upsert(cursor: Any, table: OnlineTable, target_name: str) -> int:
+def _upsert(cursor: Any, table: OnlineTable) -> int:
     """INSERT ... SELECT from the stage, ON CONFLICT (keys) DO UPDATE unless the stored row is newer."""
     columns = [exp.to_identifier(c, quoted=True) for c in (*table.value_columns, MATERIALIZED_AT)]
-    select = exp.select(*(exp.column(c, quoted=True) for c in table.value_columns), exp.func("now")).from_(
-        exp.Table(this=exp.to_identifier(_STAGE, quoted=True))
-    )
+    select = exp.select(*(exp.column(c, quoted=True) for c in table.value_columns), exp.func("now")).from_(_stage())
     excluded = exp.to_identifier("excluded")  # Postgres's name for the proposed row; must stay unquoted
     updates = [
         exp.EQ(
@@ -222,7 +293,7 @@ def _upsert(cursor: Any, table: OnlineTable, target_name: str) -> int:
         expressions=updates,
         where=exp.Where(this=exp.LTE(this=_version(exp.to_identifier("stored")), expression=_version(excluded))),
     )
-    target = exp.Schema(this=table.ref(target_name).as_("stored"), expressions=columns)
+    target = exp.Schema(this=table.ref().as_("stored"), expressions=columns)
     insert = exp.Insert(this=target, expression=select, conflict=conflict)
     cursor.execute(insert.sql("postgres", unsupported_level=ErrorLevel.RAISE))
     return int(cursor.rowcount)
@@ -233,19 +304,28 @@ def _stored_rows(cursor: Any, table: OnlineTable) -> int:
     return int(cursor.fetchone()[0])
 
 
-def _rebuild(cursor: Any, table: OnlineTable) -> int:
-    """Build the table anew from the stored rows the stage does not beat and the staged rows
-    that win (equal versions included), add its key, and swap it in; returns the rows won."""
-    new_name = table.name + _NEW_SUFFIX
-    cursor.execute(exp.Drop(tables=[table.ref(new_name)], kind="TABLE", exists=True).sql("postgres"))
-    cursor.execute(table.create_sql(new_name, primary_key=False))
+def _merge_beside(cursor: Any, table: OnlineTable, stored_columns: dict[str, str]) -> int:
+    """Build the new table beside the live one from the stored rows the stage does not beat and
+    the staged rows that win (equal versions included), and add its key; returns the rows won.
+
+    The live table is only read, so lookups go on; a column it lacks (a new feature) is NULL
+    in the stored rows kept. The caller swaps the new table in.
+    """
+    _create(cursor, table, table.new_name)
     stored, staged = exp.to_identifier("stored"), exp.to_identifier("staged")
-    stage = exp.Table(this=exp.to_identifier(_STAGE, quoted=True), alias=exp.TableAlias(this=staged.copy()))
+    stage = exp.Table(this=exp.to_identifier(STAGE_TABLE, quoted=True), alias=exp.TableAlias(this=staged.copy()))
     current = table.ref().as_("stored")
     same_keys = exp.and_(*(exp.EQ(this=_column(k, stored), expression=_column(k, staged)) for k in table.keys))
     columns = (*table.value_columns, MATERIALIZED_AT)
+    types = table.expected_types()
+    kept_values = [
+        _column(c, stored)
+        if c in stored_columns
+        else exp.cast(exp.Null(), exp.DataType.build(types[c], dialect="postgres"))
+        for c in columns
+    ]
     kept = (
-        exp.select(*(_column(c, stored) for c in columns))
+        exp.select(*kept_values)
         .from_(current)
         .join(stage, on=same_keys, join_type="LEFT")
         .where(
@@ -266,12 +346,11 @@ def _rebuild(cursor: Any, table: OnlineTable) -> int:
             )
         )
     )
-    into = exp.Schema(this=table.ref(new_name), expressions=[exp.to_identifier(c, quoted=True) for c in columns])
+    into = exp.Schema(this=table.ref(table.new_name), expressions=[exp.to_identifier(c, quoted=True) for c in columns])
     cursor.execute(exp.Insert(this=into.copy(), expression=kept).sql("postgres", unsupported_level=ErrorLevel.RAISE))
     cursor.execute(exp.Insert(this=into, expression=won).sql("postgres", unsupported_level=ErrorLevel.RAISE))
     written = int(cursor.rowcount)
-    cursor.execute(table.add_primary_key_sql(new_name))
-    _swap(cursor, table, new_name)
+    cursor.execute(table.add_primary_key_sql(table.new_name))
     return written
 
 
@@ -288,22 +367,4 @@ def _version(alias: exp.Identifier) -> exp.Expression:
     )
     return exp.Tuple(
         expressions=[exp.Column(this=exp.to_identifier(FEATURE_TS, quoted=True), table=alias.copy()), created]
-    )
-
-
-def _swap(cursor: Any, table: OnlineTable, new_name: str) -> None:
-    schema = quoted(table.schema)
-    cursor.execute(exp.Drop(tables=[table.ref()], kind="TABLE").sql("postgres"))
-    cursor.execute(f"ALTER TABLE {table.ref(new_name).sql('postgres')} RENAME TO {quoted(table.name)}")
-    cursor.execute(f"ALTER INDEX {schema}.{quoted(new_name + '_pkey')} RENAME TO {quoted(table.name + '_pkey')}")
-
-
-def _write_state(cursor: Any, table: OnlineTable, end: datetime, rows: int, current: str) -> None:
-    state = table_ref(table.schema, STATE_TABLE)
-    cursor.execute(
-        f"INSERT INTO {state.sql('postgres')} (view, watermark, rows, finished_at, fingerprint) "
-        "VALUES (%s, %s, %s, now(), %s) ON CONFLICT (view) DO UPDATE SET "
-        f"watermark = GREATEST({state.sql('postgres')}.watermark, EXCLUDED.watermark), rows = EXCLUDED.rows, "
-        "finished_at = EXCLUDED.finished_at, fingerprint = EXCLUDED.fingerprint",
-        (table.name, end, rows, current),
     )

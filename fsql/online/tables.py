@@ -3,10 +3,17 @@
 One table per online feature view, in a schema of its own: the join keys as primary key,
 one typed column per feature, `feature_ts`, `created_ts` and `materialized_at`. Any SQL
 client can read it. Statements are built with sqlglot; identifiers are quoted by it.
+
+Names: the table is named after its view (views are checked to fit Postgres's 63 bytes and
+to stay out of fsql's reserved `_fsql` prefix). Everything else fsql makes in the schema
+takes that prefix and a hash of the table's name: the table built beside it for a swap
+(`_fsql_new_<hash>`) and every primary-key constraint and index (`_fsql_pk_<hash>`), so no
+name fsql makes can be a view's table, be truncated, or collide with another's.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +24,9 @@ from fsql.errors import CompileError, ExecutionError
 from fsql.spec import FeatureView
 
 STATE_TABLE = "_fsql_state"
+STAGE_TABLE = "_fsql_stage"  # a temporary table: in the session's own schema, never the online one
+RESERVED_TABLE_PREFIX = "_fsql"
+MAX_IDENTIFIER_BYTES = 63  # Postgres's NAMEDATALEN - 1: longer names are silently truncated
 
 # What Postgres's format_type() says for each canonical type, to compare with what exists.
 _FORMAT_TYPE = {
@@ -62,6 +72,11 @@ class OnlineTable:
         return table_ref(self.schema, name or self.name)
 
     @property
+    def new_name(self) -> str:
+        """The table built beside this one and swapped in (full refresh, rebuild, new columns)."""
+        return f"_fsql_new_{_name_hash(self.name)}"
+
+    @property
     def keys(self) -> tuple[str, ...]:
         return tuple(k.name for k in self.view.join_keys)
 
@@ -78,13 +93,20 @@ class OnlineTable:
         return types
 
     def add_primary_key_sql(self, name: str | None = None) -> str:
-        """ALTER TABLE ... ADD PRIMARY KEY: a bulk load into a new table is faster with the key added after."""
+        """ALTER TABLE ... ADD CONSTRAINT ... PRIMARY KEY: a bulk load is faster with the key added after."""
         key = exp.PrimaryKey(expressions=[exp.to_identifier(k, quoted=True) for k in self.keys])
-        return exp.Alter(this=self.ref(name), kind="TABLE", actions=[exp.AddConstraint(expressions=[key])]).sql(
-            "postgres"
+        named = exp.Constraint(
+            this=exp.to_identifier(primary_key_name(name or self.name), quoted=True), expressions=[key]
         )
+        constraint = exp.AddConstraint(expressions=[named])
+        return exp.Alter(this=self.ref(name), kind="TABLE", actions=[constraint]).sql("postgres")
 
-    def create_sql(self, name: str | None = None, *, primary_key: bool = True) -> str:
+    def create_sql(self, name: str | None = None, *, temporary: bool = False) -> str:
+        """CREATE TABLE for the definition's columns, without its key (see `add_primary_key_sql`).
+
+        `temporary`: the staging table, `name` unqualified, in the session's temporary schema.
+        """
+
         def definition(column: str, type_: exp.DType | None, *constraints: exp.Expression) -> exp.ColumnDef:
             assert type_ is not None, "entity keys and features always declare a type"
             return exp.ColumnDef(
@@ -99,36 +121,68 @@ class OnlineTable:
         columns += [definition(f.name, f.type) for f in self.view.features]
         columns += [definition(FEATURE_TS, ts, not_null), definition(CREATED_TS_COLUMN, ts)]
         columns.append(definition(MATERIALIZED_AT, ts, not_null, exp.DefaultColumnConstraint(this=exp.func("now"))))
-        if primary_key:
-            columns.append(exp.PrimaryKey(expressions=[exp.to_identifier(k, quoted=True) for k in self.keys]))
+        if temporary:
+            where = exp.Table(this=exp.to_identifier(name or STAGE_TABLE, quoted=True))
+            properties = exp.Properties(expressions=[exp.TemporaryProperty()])
+            return exp.Create(
+                this=exp.Schema(this=where, expressions=columns), kind="TABLE", properties=properties
+            ).sql("postgres")
         create = exp.Create(this=exp.Schema(this=self.ref(name), expressions=columns), kind="TABLE", exists=True)
         return create.sql("postgres")
 
 
-def ensure_schema_sql(schema: str) -> list[str]:
-    state = exp.Schema(
-        this=table_ref(schema, STATE_TABLE),
-        expressions=[
-            exp.ColumnDef(
-                this=exp.to_identifier("view", quoted=True),
-                kind=exp.DataType.build("TEXT"),
-                constraints=[exp.ColumnConstraint(kind=exp.PrimaryKeyColumnConstraint())],
-            ),
-            *(
-                exp.ColumnDef(this=exp.to_identifier(n, quoted=True), kind=exp.DataType.build(t))
-                for n, t in (
-                    ("watermark", "TIMESTAMPTZ"),
-                    ("rows", "BIGINT"),
-                    ("finished_at", "TIMESTAMPTZ"),
-                    ("fingerprint", "TEXT"),
-                )
-            ),
-        ],
-    )
-    return [
-        exp.Create(this=exp.to_identifier(schema, quoted=True), kind="SCHEMA", exists=True).sql("postgres"),
-        exp.Create(this=state, kind="TABLE", exists=True).sql("postgres"),
+def primary_key_name(table_name: str) -> str:
+    """The primary-key constraint (and index) of an online table: reserved, short, its own."""
+    return f"_fsql_pk_{_name_hash(table_name)}"
+
+
+def _name_hash(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+def ensure_schema(cursor: Any, schema: str) -> None:
+    """Create the online schema and the state table if missing, and add state columns it lacks.
+
+    Only what is missing is created, so a build role that owns the schema (and has no CREATE
+    on the database) can run, and the state table is not locked by a needless ALTER.
+    """
+    cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
+    if cursor.fetchone() is None:
+        cursor.execute(
+            exp.Create(this=exp.to_identifier(schema, quoted=True), kind="SCHEMA", exists=True).sql("postgres")
+        )
+    state = table_ref(schema, STATE_TABLE)
+    columns = [
+        exp.ColumnDef(this=exp.to_identifier(n, quoted=True), kind=exp.DataType.build(t)) for n, t in _STATE_COLUMNS
     ]
+    columns[0].set("constraints", [exp.ColumnConstraint(kind=exp.PrimaryKeyColumnConstraint())])
+    cursor.execute(
+        exp.Create(this=exp.Schema(this=state, expressions=columns), kind="TABLE", exists=True).sql("postgres")
+    )
+    cursor.execute(
+        "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+        (state.sql("postgres"),),
+    )
+    present = {row[0] for row in cursor.fetchall()}
+    for column in columns:
+        if column.name not in present:  # a state table made by an earlier release
+            cursor.execute(exp.Alter(this=state.copy(), kind="TABLE", actions=[column]).sql("postgres"))
+
+
+# The state of each view's last run. `watermark`: the newest event time read (never the
+# requested end); `created_watermark`: the newest created time read; `behind_rows`: source
+# rows the next run cannot reach (behind watermark - lateness), to tell rows arriving late.
+_STATE_COLUMNS = (
+    ("view", "TEXT"),
+    ("watermark", "TIMESTAMPTZ"),
+    ("rows", "BIGINT"),
+    ("finished_at", "TIMESTAMPTZ"),
+    ("fingerprint", "TEXT"),
+    ("created_watermark", "TIMESTAMPTZ"),
+    ("behind_rows", "BIGINT"),
+    ("late_rows", "BIGINT"),
+    ("requested_end", "TIMESTAMPTZ"),
+)
 
 
 def existing_columns(cursor: Any, table: OnlineTable, name: str | None = None) -> dict[str, str] | None:
@@ -152,8 +206,8 @@ def existing_keys(cursor: Any, table: OnlineTable) -> tuple[str, ...]:
     return tuple(row[0] for row in cursor.fetchall())
 
 
-def migration_sql(table: OnlineTable, columns: dict[str, str], keys: tuple[str, ...]) -> list[str]:
-    """ALTER statements that add new feature columns; a changed key or type is an error.
+def missing_columns(table: OnlineTable, columns: dict[str, str], keys: tuple[str, ...]) -> list[str]:
+    """The definition's columns the table lacks (new features); a changed key or type is an error.
 
     Raises:
         ExecutionError: the table's keys or a column's type differ from the definition.
@@ -165,17 +219,14 @@ def migration_sql(table: OnlineTable, columns: dict[str, str], keys: tuple[str, 
             f"'{table.name}' is keyed by ({', '.join(table.keys)}): {refresh}",
             node=table.name,
         )
-    statements = []
+    missing = []
     for column, expected in table.expected_types().items():
         if column not in columns:
-            add = exp.ColumnDef(
-                this=exp.to_identifier(column, quoted=True), kind=exp.DataType.build(expected, dialect="postgres")
-            )
-            statements.append(exp.Alter(this=table.ref(), kind="TABLE", actions=[add]).sql("postgres"))
+            missing.append(column)
         elif columns[column] != expected:
             raise ExecutionError(
                 f"online table {table.schema}.{table.name}: column '{column}' is {columns[column]} but the "
                 f"definition says {expected}: {refresh}",
                 node=table.name,
             )
-    return statements
+    return missing
