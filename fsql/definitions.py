@@ -355,11 +355,12 @@ def _feature_view(m: Mapping, definitions: Definitions) -> FeatureView:
     name = _name(m)
     if name == SPINE_ALIAS:
         raise m.error("name", f"'{name}' is reserved for the spine in the SQL fsql generates: rename the feature view")
+    _check_reserved_name(m, name)
     entities, join_keys = _view_entities(m, definitions)
     source_name = m.required("source", str, hint="add 'source: ...', the name of the source it reads")
     source = _reference(m.where_value("source"), m.what, source_name, definitions.sources, "source")
     _check_join_keys(m, join_keys, source)
-    return FeatureView(
+    view = FeatureView(
         name=name,
         entities=tuple(entities),
         join_keys=tuple(key for key, _ in join_keys),
@@ -373,6 +374,41 @@ def _feature_view(m: Mapping, definitions: Definitions) -> FeatureView:
         description=m.get("description", str, ""),
         where=m.where(),
     )
+    if view.online:
+        _check_online_name_lengths(m, view)
+    return view
+
+
+# Postgres truncates longer identifiers without an error, so two long names can become one.
+_MAX_IDENTIFIER_BYTES = 63
+
+
+def _check_reserved_name(m: Mapping, name: str) -> None:
+    if name.startswith("_fsql"):
+        raise m.error(
+            "name",
+            f"'{name}' starts with '_fsql', which fsql reserves for the tables and columns it makes itself: "
+            f"rename the feature view",
+        )
+
+
+def _check_online_name_lengths(m: Mapping, view: FeatureView) -> None:
+    """An online view's name is its Postgres table's, and its keys and features are columns: 63 bytes at most."""
+    size = len(view.name.encode())
+    if size > _MAX_IDENTIFIER_BYTES:
+        raise m.error(
+            "name",
+            f"the name is {size} bytes long, and an online view's name is its Postgres table's, which holds at "
+            f"most {_MAX_IDENTIFIER_BYTES} bytes (longer names are cut short and can collide): shorten the name, "
+            f"or set online: false",
+        )
+    for column in (*(k.name for k in view.join_keys), *(f.name for f in view.features)):
+        if len(column.encode()) > _MAX_IDENTIFIER_BYTES:
+            raise m.error(
+                "name",
+                f"'{column}' is {len(column.encode())} bytes long, and in an online view it names a column of a "
+                f"Postgres table, which holds at most {_MAX_IDENTIFIER_BYTES} bytes: shorten it, or set online: false",
+            )
 
 
 def _view_entities(m: Mapping, definitions: Definitions) -> tuple[list[str], list[tuple[Column, Where]]]:
