@@ -107,3 +107,11 @@ def test_a_full_refresh_or_rebuild_of_one_view_leaves_a_look_alike_view_alone(
             1: (0.1, "a", *stored(postgres_dsn, postgres_schema, other)[1][2:])
         }
     assert tables(postgres_dsn, postgres_schema) == {"foo", other, "_fsql_state"}
+
+
+def test_an_online_schema_over_63_bytes_is_refused(tmp_path: Path, postgres_dsn: str) -> None:
+    project = write_project(tmp_path / "p", postgres_dsn, "s" * 64)
+    write_rows(project, [(1, t(2), None, 0.1, "a")])
+    result = build(project, t(3))
+    assert result.nodes[0].status == "error"
+    assert "online_schema 'sss" in result.nodes[0].message and "set a shorter online_schema" in result.nodes[0].message

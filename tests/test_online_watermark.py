@@ -160,3 +160,10 @@ def test_the_build_summary_and_run_results_report_late_rows_and_warnings(
     assert entry["late_rows"] == 1
     assert entry["watermark"] == utc(t(2)).isoformat()
     assert any("behind the watermark" in w for w in entry["warnings"])
+
+
+def test_a_rerun_with_nothing_new_is_quiet(no_created: Path) -> None:
+    write_rows(no_created, [(1, t(2), None, 1.0, "a")])
+    run(no_created, t(3))
+    again = run(no_created, t(3))
+    assert (again.rows_read, again.warnings, again.note) == (0, (), "no new rows")

@@ -312,7 +312,7 @@ def _run_build(project: Project, options: BuildOptions) -> None:
             f"{node.rows_read:,}",
             f"{node.rows_written:,}",
             f"{node.late_rows:,}",
-            node.watermark.isoformat() if node.watermark else "",
+            node.watermark.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if node.watermark else "",
             f"{node.seconds:.2f}",
         )
     console.err.print(summary)

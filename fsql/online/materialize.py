@@ -150,7 +150,7 @@ def materialize_view(
         window.start,
         request.end,
         time.perf_counter() - started,
-        "; ".join(n for n in (window.note, note) if n),
+        "; ".join(n for n in (window.note, note, "" if rows_read else "no new rows") if n),
         late,
         state.watermark,
         tuple(said),

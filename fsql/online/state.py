@@ -113,8 +113,11 @@ def warnings(
             f"{gone:,} source rows behind the watermark are gone since the last run (deleted or rewritten): "
             f"online values are kept; run with --full-refresh to rebuild from the source as it is"
         )
-    if rows_read == 0:
-        said.append(f"read no rows up to {_iso(window.end)}: nothing changed online")
+    if rows_read == 0 and previous.watermark is None and source.newest_event is None:
+        said.append(
+            f"read no rows: the source holds none up to {_iso(window.end)}, so nothing is online for this view yet "
+            f"(the next run reads from the beginning)"
+        )
     if window.end > datetime.now(UTC) + timedelta(minutes=1):
         said.append(
             f"--end {_iso(window.end)} is in the future: rows are read up to it, and the watermark is the newest "

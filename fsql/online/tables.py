@@ -57,6 +57,11 @@ class OnlineTable:
     view: FeatureView
 
     def __post_init__(self) -> None:
+        if len(self.schema.encode()) > MAX_IDENTIFIER_BYTES:
+            raise CompileError(
+                f"online_schema '{self.schema}' is {len(self.schema.encode())} bytes long, and Postgres cuts names "
+                f"at {MAX_IDENTIFIER_BYTES} bytes: set a shorter online_schema on the target in profiles.yml"
+            )
         clashes = [f.name for f in self.view.features if f.name in ONLINE_RESERVED]
         if clashes:
             raise CompileError(
