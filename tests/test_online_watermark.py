@@ -167,3 +167,31 @@ def test_a_rerun_with_nothing_new_is_quiet(no_created: Path) -> None:
     run(no_created, t(3))
     again = run(no_created, t(3))
     assert (again.rows_read, again.warnings, again.note) == (0, (), "no new rows")
+
+
+def test_late_rows_and_corrections_on_a_postgres_source_in_the_same_database(
+    tmp_path: Path, postgres_dsn: str, postgres_schema: str
+) -> None:
+    """Offline and online in one Postgres: the rows move by INSERT ... SELECT, the rules are the same."""
+    import psycopg
+    from online_helpers import online_url
+
+    definitions = DEFINITIONS.replace("    path: data/stats.parquet\n", f"    table: {postgres_schema}.stats\n")
+    project = write_project(tmp_path / "p", postgres_dsn, postgres_schema, definitions)
+    profile = (project / "profiles.yml").read_text().replace("'duckdb:///:memory:'", f"'{online_url(postgres_dsn)}'")
+    (project / "profiles.yml").write_text(profile)
+    insert = f'INSERT INTO "{postgres_schema}".stats VALUES (%s, %s, %s, %s, %s)'
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        connection.execute(
+            f'CREATE TABLE "{postgres_schema}".stats (driver_id bigint, event_ts timestamp, created_ts timestamp, '
+            "rate double precision, label text)"
+        )
+        connection.cursor().executemany(insert, [(1, t(2), t(2), 1.0, "a"), (2, t(2), t(2), 1.0, "a")])
+        first = build(project, t(3))
+        assert first.nodes[0].status == "success", first.nodes[0].message
+        connection.execute(insert, (3, t(1), None, 3.0, "late"))  # behind the watermark, no created time
+        connection.execute(insert, (1, t(2), t(3, 5), 1.5, "corrected"))  # a correction of an old event
+        second = build(project, t(4))
+    assert second.nodes[0].late_rows == 1
+    online = stored(postgres_dsn, postgres_schema, "driver_stats")
+    assert {k: v[1] for k, v in online.items()} == {1: "corrected", 2: "a", 3: "late"}
