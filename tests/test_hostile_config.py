@@ -1,0 +1,131 @@
+"""Hostile or careless configuration: each case is refused with a clear, located error.
+
+Templates render in Jinja's sandbox (no way out to Python), YAML anchors and aliases are
+bounded (no alias bomb, no recursion error), an empty connection URL is an error rather
+than "no online store", and a target's repr hides its password. Each case is written into
+a copy of `tests/fixtures/valid_project`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import fsql
+from fsql.project import load_project_config
+
+VALID_PROJECT = Path(__file__).parent / "fixtures" / "valid_project"
+NOT_ALLOWED = "which is not allowed in fsql templates: templates may use var(), source(), env_var()"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("FSQL_PROFILES_DIR", raising=False)
+    root = tmp_path / "project"
+    shutil.copytree(VALID_PROJECT, root)
+    return root
+
+
+def append(path: Path, text: str) -> None:
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+
+def replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} is not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+# Templates: the sandbox.
+
+# Each escape reaches (or would reach) Python internals; the message says what it tried.
+ESCAPES = {
+    "cycler_globals": ("cycler.__init__.__globals__.os.getcwd()", "reach '__init__' of an undefined name"),
+    "joiner_globals": ("joiner.__init__.__globals__.os.getcwd()", "reach '__init__' of a type value"),
+    "str_mro": ("''.__class__.__mro__[1].__subclasses__()", "reach '__class__' of a str value"),
+    "self_globals": ("self.__init__.__globals__", "reach '__init__' of a TemplateReference value"),
+    "lipsum_globals": ("lipsum.__globals__.os.getcwd()", "'lipsum' is undefined"),
+    "config_class": ("config.__class__", "reach '__class__' of an undefined name"),
+    "env_var_globals": ("env_var.__globals__.os.getcwd()", "reach '__globals__' of a function value"),
+    "var_closure": ("var.__closure__", "reach '__closure__' of a function value"),
+    "source_owner": ("source.__self__.config", "reach '__self__' of a method value"),
+    "attr_filter": ("''|attr('__class__')", "reach '__class__' of a str value"),
+    "format_field": ("'{0.__class__}'.format('')", "reach '__class__' of a str value"),
+    "macro_internals": ("day_end._environment", "reach '_environment' of a Macro value"),
+    "change_a_var": ("var('tags').append('x')", "reach 'append' of a CommentedSeq value"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ESCAPES))
+def test_template_escape_fails_at_its_line(project: Path, name: str) -> None:
+    escape, words = ESCAPES[name]
+    append(project / "fsql_project.yml", "  tags: [a, b]\n")
+    (project / "definitions" / "hostile.yml").write_text(
+        "sources:\n"
+        "  - name: hostile\n"
+        "    sql: |\n"
+        "      SELECT 1 AS customer_id, now() AS ts\n"
+        f"      WHERE {{{{ {escape} }}}} IS NOT NULL\n"
+        "    timestamp: ts\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(fsql.DefinitionError) as raised:
+        fsql.load_project(project).validate()
+    assert str(raised.value).startswith("definitions/hostile.yml:5: source 'hostile': ")
+    assert words in str(raised.value)
+    if words.startswith("reach"):  # lipsum is simply gone
+        assert NOT_ALLOWED in str(raised.value)
+
+
+SHELL_ESCAPE = "{{ cycler.__init__.__globals__.os.system('touch escaped') }}"
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "line"),
+    [
+        ("fsql_project.yml", "  min_amount: 5\n", f'  min_amount: 5\n  shell: "{SHELL_ESCAPE}"\n', 6),
+        ("profiles.yml", '"duckdb:///:memory:"', f'"{SHELL_ESCAPE}"', 5),
+    ],
+    ids=["fsql_project.yml", "profiles.yml"],
+)
+def test_project_file_template_runs_no_shell_command(
+    project: Path, monkeypatch: pytest.MonkeyPatch, file: str, old: str, new: str, line: int
+) -> None:
+    monkeypatch.chdir(project)
+    replace(project / file, old, new)
+    with pytest.raises(fsql.ProjectError) as raised:
+        load_project_config(project)
+    assert str(raised.value).startswith(f"{file}:{line}: the template tried to reach '__init__' of an undefined name")
+    assert not (project / "escaped").exists()
+
+
+def test_template_file_and_macro_are_sandboxed(project: Path) -> None:
+    replace(
+        project / "templates" / "macros" / "time.sql",
+        "date_trunc('day', {{ column }})",
+        "date_trunc('day', {{ column }}) {{ column.__class__ }}",
+    )
+    with pytest.raises(fsql.DefinitionError) as raised:
+        fsql.load_project(project).validate()
+    assert str(raised.value).startswith(
+        "templates/macros/time.sql:2: source 'store_daily': the template tried to reach '__class__' of a str value"
+    )
+
+
+def test_only_harmless_jinja_globals_remain(project: Path) -> None:
+    (project / "templates" / "globals.sql").write_text(
+        "{% set ns = namespace(n=0) %}{% for i in range(3) %}{% set ns.n = ns.n + i %}{% endfor %}"
+        "{% set comma = joiner(', ') %}"
+        "SELECT {% for c in dict(customer_id=1, n=ns.n) %}{{ comma() }}{{ c }}{% endfor %}, now() AS ts "
+        "FROM (SELECT 1 AS customer_id, {{ ns.n }} AS n)\n",
+        encoding="utf-8",
+    )
+    (project / "definitions" / "globals.yml").write_text(
+        "sources:\n  - {name: jinja_globals, template: globals.sql, timestamp: ts}\n", encoding="utf-8"
+    )
+    fsql.load_project(project).validate()  # namespace, range, joiner and dict work
+    (project / "templates" / "globals.sql").write_text("SELECT {{ lipsum() }} AS ts\n", encoding="utf-8")
+    with pytest.raises(fsql.DefinitionError, match="'lipsum' is undefined"):
+        fsql.load_project(project).validate()
