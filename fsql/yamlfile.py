@@ -25,6 +25,7 @@ from ruamel.yaml.scalarstring import (
 )
 
 from fsql.errors import DefinitionError, did_you_mean, format_location
+from fsql.yamllimits import LimitedParser, LimitedRoundTripParser, YAMLLimitError
 
 T = TypeVar("T")
 
@@ -80,28 +81,45 @@ class Where:
 def load_yaml(path: Path, text: str | None = None, *, shown: Path | None = None) -> Any:
     """Parse a YAML file, with numbered context lines around a syntax error.
 
+    Anchors and aliases are allowed within the limits of `fsql.yamllimits`: an alias bomb or
+    deep nesting is an error at its line.
+
     Args:
         path: the file to read.
         text: its text, if already read.
         shown: the path to name in errors (e.g. relative to the project), default `path`.
 
     Raises:
-        DefinitionError: the file is not UTF-8, not valid YAML, or repeats a key.
+        DefinitionError: the file is not UTF-8, not valid YAML, repeats a key, or passes a limit.
     """
     shown = shown or path
     if text is None:
         text = read_text(path, shown=shown)
+    yaml = YAML(typ="rt")
+    yaml.Parser = LimitedRoundTripParser
+    yaml.preserve_quotes = True
+    return _parse(yaml, text, shown)
+
+
+def load_plain_yaml(text: str, *, shown: Path) -> Any:
+    """Parse YAML text (e.g. a command-line option) into plain dicts and lists, within the same limits.
+
+    Raises:
+        DefinitionError: the text is not valid YAML or passes a limit; `shown` names it.
+    """
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Parser = LimitedParser
+    return _parse(yaml, text, shown)
+
+
+def _parse(yaml: YAML, text: str, shown: Path) -> Any:
     try:
-        yaml = YAML(typ="rt")
-        yaml.preserve_quotes = True
         return yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
-        raise DefinitionError(
-            f"invalid YAML: {_yaml_problem(exc)}\n{_snippet(text, line)}", path=shown, line=line, col=col
-        ) from None
+        raise DefinitionError(f"{_yaml_problem(exc)}\n{_snippet(text, line)}", path=shown, line=line, col=col) from None
 
 
 def read_text(path: Path, *, shown: Path | None = None) -> str:
@@ -118,16 +136,18 @@ def read_text(path: Path, *, shown: Path | None = None) -> str:
 
 def _yaml_problem(exc: MarkedYAMLError) -> str:
     problem = exc.problem or ""
+    if isinstance(exc, YAMLLimitError):
+        return problem
     if isinstance(exc, DuplicateKeyError):
         key = problem.split(" with value")[0].removeprefix("found duplicate key ").strip('"')
-        return f"key '{key}' appears twice in one mapping: keep one of them"
+        return f"invalid YAML: key '{key}' appears twice in one mapping: keep one of them"
     mark, context_mark = exc.problem_mark, exc.context_mark
     if exc.context and context_mark and (not mark or context_mark.line != mark.line):
         problem += f" ({exc.context} that starts at line {context_mark.line + 1}, column {context_mark.column + 1})"
     elif exc.context:
         problem = f"{exc.context}: {problem}"
     hint = next((h for words, h in _YAML_HINTS.items() if words in problem), _DEFAULT_YAML_HINT)
-    return f"{problem}: {hint}"
+    return f"invalid YAML: {problem}: {hint}"
 
 
 def _snippet(text: str, line: int | None) -> str:

@@ -12,12 +12,18 @@ import shutil
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 import fsql
+from fsql.cli import app
 from fsql.project import load_project_config
 
 VALID_PROJECT = Path(__file__).parent / "fixtures" / "valid_project"
 NOT_ALLOWED = "which is not allowed in fsql templates: templates may use var(), source(), env_var()"
+BOMB_ERROR = "YAML aliases repeat more than 10000 values by here"
+DEEP_ERROR = "YAML nested more than 50 levels deep"
+
+runner = CliRunner()
 
 
 @pytest.fixture
@@ -129,3 +135,63 @@ def test_only_harmless_jinja_globals_remain(project: Path) -> None:
     (project / "templates" / "globals.sql").write_text("SELECT {{ lipsum() }} AS ts\n", encoding="utf-8")
     with pytest.raises(fsql.DefinitionError, match="'lipsum' is undefined"):
         fsql.load_project(project).validate()
+
+
+# YAML: alias bombs, recursion, deep nesting.
+
+
+def alias_bomb(levels: int, indent: str = "") -> str:
+    """`levels` anchors, each a list of nine aliases of the one before: 9**levels values."""
+    lines = [f'{indent}a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"{indent}a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("levels", [9, 40])
+def test_alias_bomb_in_project_vars_fails_fast(project: Path, levels: int) -> None:
+    append(project / "fsql_project.yml", "  bomb:\n" + alias_bomb(levels, indent="    "))
+    with pytest.raises(fsql.ProjectError) as raised:
+        load_project_config(project)
+    assert str(raised.value).startswith(f"fsql_project.yml:11:14: {BOMB_ERROR} (*a3 alone stands for 7381)")
+    assert "write the values out" in str(raised.value)
+
+
+@pytest.mark.parametrize("levels", [9, 40])
+def test_alias_bomb_in_profiles_fails_fast(project: Path, levels: int) -> None:
+    append(project / "profiles.yml", "bombs:\n" + alias_bomb(levels, indent="  "))
+    with pytest.raises(fsql.ProjectError, match=rf"^profiles\.yml:\d+:\d+: {BOMB_ERROR}"):
+        load_project_config(project)
+
+
+def test_alias_bomb_in_a_definition_file_fails_fast(project: Path) -> None:
+    (project / "definitions" / "bomb.yml").write_text(alias_bomb(9), encoding="utf-8")
+    with pytest.raises(fsql.DefinitionError, match=rf"^definitions/bomb\.yml:5:10: {BOMB_ERROR}"):
+        fsql.load_project(project).validate()
+
+
+def test_alias_bomb_in_vars_option_fails_fast(project: Path) -> None:
+    bomb = "{" + alias_bomb(9).replace("\n", ", ").rstrip(", ") + "}"
+    result = runner.invoke(app, ["--project-dir", str(project), "--vars", bomb, "validate"])
+    assert result.exit_code == 2
+    assert "--vars:1:" in result.stderr and BOMB_ERROR in result.stderr
+
+
+def test_alias_inside_its_own_anchor_is_refused(project: Path) -> None:
+    append(project / "fsql_project.yml", "  loop: &loop [1, *loop]\n")
+    with pytest.raises(fsql.ProjectError, match=r"^fsql_project\.yml:6:19: YAML alias \*loop is inside the value"):
+        load_project_config(project)
+
+
+@pytest.mark.parametrize("file", ["fsql_project.yml", "profiles.yml"])
+def test_deep_nesting_is_a_clear_error(project: Path, file: str) -> None:
+    append(project / file, "deep: " + "[\n" * 2000 + "]" * 2000 + "\n")
+    with pytest.raises(fsql.ProjectError, match=rf"^{file}:\d+:1: {DEEP_ERROR}: no fsql file needs that"):
+        load_project_config(project)
+
+
+def test_deep_nesting_in_vars_option_is_a_clear_error(project: Path) -> None:
+    result = runner.invoke(
+        app, ["--project-dir", str(project), "--vars", "{a: " + "[" * 2000 + "]" * 2000 + "}", "validate"]
+    )
+    assert result.exit_code == 2
+    assert f"--vars:1:54: {DEEP_ERROR}" in result.stderr
