@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlglot.dialects.dialect import Dialect, Dialects
 
 from fsql.errors import DefinitionError, ProjectError, did_you_mean, register_secret
 from fsql.templating import TemplateRenderer
-from fsql.yamlfile import Mapping, Where, load_yaml
+from fsql.yamlfile import Mapping, Where, load_yaml, position_of, where_node
 
 PROJECT_FILE = "fsql_project.yml"
 PROFILES_FILE = "profiles.yml"
@@ -228,15 +227,34 @@ def dialect_from_url(url: str, where: Where | None = None, *, what: str = "") ->
     return DIALECT_BY_BACKEND[backend]
 
 
-def _render_tree(node: Any, renderer: TemplateRenderer, path: Path, where: Where | None = None) -> Any:
-    """Render `{{ ... }}` in every string of a YAML tree, in place, keeping line info."""
-    if isinstance(node, dict):
-        for key in list(node):
-            line = node.lc.value(key)[0] + 1 if isinstance(node, CommentedMap) else None
-            node[key] = _render_tree(node[key], renderer, path, Where(path, line))
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            node[index] = _render_tree(item, renderer, path, where)
+def _render_tree(node: Any, renderer: TemplateRenderer, path: Path) -> Any:
+    """Render `{{ ... }}` in every string of a YAML tree, in place, keeping line info.
+
+    A mapping or list that an alias repeats is rendered once: its values are then no
+    longer templates.
+    """
+    return _render_node(node, renderer, path, Where(path), set())
+
+
+def _render_node(node: Any, renderer: TemplateRenderer, path: Path, where: Where, seen: set[int]) -> Any:
+    if isinstance(node, dict | list):
+        if id(node) not in seen:
+            seen.add(id(node))
+            _render_children(node, renderer, path, where, seen)
     elif isinstance(node, str) and "{{" in node:
-        return renderer.render_string(node, where=where or Where(path))
+        return renderer.render_string(node, where=where)
     return node
+
+
+def _render_children(
+    node: dict[Any, Any] | list[Any], renderer: TemplateRenderer, path: Path, where: Where, seen: set[int]
+) -> None:
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            node[index] = _render_node(item, renderer, path, where, seen)
+        return
+    for key in list(node):
+        position = position_of(node, key)
+        # a key merged in by `<<: *anchor` has no line of its own: name its mapping's
+        line = position[0] + 1 if position else where_node(node, path).line
+        node[key] = _render_node(node[key], renderer, path, Where(path, line), seen)

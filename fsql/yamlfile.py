@@ -81,8 +81,9 @@ class Where:
 def load_yaml(path: Path, text: str | None = None, *, shown: Path | None = None) -> Any:
     """Parse a YAML file, with numbered context lines around a syntax error.
 
-    Anchors and aliases are allowed within the limits of `fsql.yamllimits`: an alias bomb or
-    deep nesting is an error at its line.
+    Anchors and aliases are allowed within the limits of `fsql.yamllimits` (an alias bomb or
+    deep nesting is an error at its line), and a mapping that merges one (`<<: *defaults`)
+    owns the merged keys, so that each value is rendered and checked once.
 
     Args:
         path: the file to read.
@@ -98,7 +99,9 @@ def load_yaml(path: Path, text: str | None = None, *, shown: Path | None = None)
     yaml = YAML(typ="rt")
     yaml.Parser = LimitedRoundTripParser
     yaml.preserve_quotes = True
-    return _parse(yaml, text, shown)
+    document = _parse(yaml, text, shown)
+    _own_merged_keys(document, set())
+    return document
 
 
 def load_plain_yaml(text: str, *, shown: Path) -> Any:
@@ -120,6 +123,34 @@ def _parse(yaml: YAML, text: str, shown: Path) -> Any:
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
         raise DefinitionError(f"{_yaml_problem(exc)}\n{_snippet(text, line)}", path=shown, line=line, col=col) from None
+
+
+def _own_merged_keys(node: Any, seen: set[int]) -> None:
+    """Make the keys that `<<: *anchor` brings into a mapping its own.
+
+    ruamel keeps merged keys as a view of the anchor's mapping; some versions update the
+    view when the anchor's value changes. Owned, a rendered value is never rendered again.
+    """
+    if not isinstance(node, dict | list) or id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, CommentedMap):
+        for key in list(node):
+            if position_of(node, key) is None:
+                node[key] = node[key]
+    for child in node.values() if isinstance(node, dict) else node:
+        _own_merged_keys(child, seen)
+
+
+def position_of(data: Any, key: Any, *, value: bool = True) -> tuple[int, int] | None:
+    """The 0-based (line, col) of a mapping's value (or key) as written; None for merged keys."""
+    if not isinstance(data, CommentedMap):
+        return None
+    try:
+        line, col = data.lc.value(key) if value else data.lc.key(key)
+    except (KeyError, TypeError):  # a key merged in by `<<: *anchor` has no place of its own
+        return None
+    return line, col
 
 
 def read_text(path: Path, *, shown: Path | None = None) -> str:
@@ -219,16 +250,12 @@ class Mapping:
         return self._where
 
     def where_key(self, key: str) -> Where:
-        if isinstance(self.data, CommentedMap) and key in self.data:
-            line, col = self.data.lc.key(key)
-            return Where(self.path, line + 1, col + 1)
-        return self._where
+        position = position_of(self.data, key, value=False)
+        return Where(self.path, position[0] + 1, position[1] + 1) if position else self._where
 
     def where_value(self, key: str) -> Where:
-        if isinstance(self.data, CommentedMap) and key in self.data:
-            line, col = self.data.lc.value(key)
-            return Where(self.path, line + 1, col + 1)
-        return self._where
+        position = position_of(self.data, key)
+        return Where(self.path, position[0] + 1, position[1] + 1) if position else self._where
 
     def where_text(self, key: str) -> Where:
         """Where the text of a string value starts, past any quote; a block scalar starts on the next line."""

@@ -137,7 +137,7 @@ def test_only_harmless_jinja_globals_remain(project: Path) -> None:
         fsql.load_project(project).validate()
 
 
-# YAML: alias bombs, recursion, deep nesting.
+# YAML: alias bombs, recursion, deep nesting; anchors within bounds keep working.
 
 
 def alias_bomb(levels: int, indent: str = "") -> str:
@@ -195,3 +195,24 @@ def test_deep_nesting_in_vars_option_is_a_clear_error(project: Path) -> None:
     )
     assert result.exit_code == 2
     assert f"--vars:1:54: {DEEP_ERROR}" in result.stderr
+
+
+def test_merged_defaults_in_profiles_work(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FSQL_TEST_SCHEMA", "{{ not_a_template }}")  # rendered once, never again
+    (project / "profiles.yml").write_text(
+        "shop:\n"
+        "  target: prod\n"
+        "  outputs:\n"
+        "    dev: &defaults\n"
+        '      offline: "duckdb:///:memory:"\n'
+        "      online_schema: \"{{ env_var('FSQL_TEST_SCHEMA') }}\"\n"
+        "    prod:\n"
+        "      <<: *defaults\n"
+        '      online: "postgresql+psycopg://app@db:5432/features"\n'
+        "    copy: *defaults\n",
+        encoding="utf-8",
+    )
+    for name in ("dev", "prod", "copy"):
+        target = load_project_config(project, target=name).target
+        assert (target.offline_url, target.online_schema) == ("duckdb:///:memory:", "{{ not_a_template }}")
+    assert load_project_config(project).target.online_url == "postgresql+psycopg://app@db:5432/features"
