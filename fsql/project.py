@@ -182,16 +182,32 @@ def _find_profiles(root: Path, profiles_dir: Path | str | None) -> Path | None:
 def _parse_target(name: str, outputs: Mapping, path: Path) -> Target:
     raw = Mapping(outputs.data[name], path=path, what=f"target '{name}'", where=outputs.where_value(name))
     raw.check_keys(("offline", "online", "dialect", "online_schema"))
-    offline = raw.get("offline", str, DEFAULT_OFFLINE_URL)
-    online = raw.get("online", str, "") or None
-    for key, url in (("offline", offline), ("online", online)):
-        if url:
-            _check_url(url, raw, key)
+    offline = _url(raw, "offline", f"remove the key to use {DEFAULT_OFFLINE_URL}") or DEFAULT_OFFLINE_URL
+    online = _url(raw, "online", "remove the key for a target without an online store")
     if raw.get("dialect", str, ""):
         dialect = _dialect(raw, "")
     else:
         dialect = dialect_from_url(offline, raw.where_value("offline"), what=raw.what)
     return Target(name, offline, dialect, online, raw.get("online_schema", str, "fsql_online"))
+
+
+def _url(raw: Mapping, key: str, without: str) -> str | None:
+    """The connection URL under `key`, checked; None if the key is absent.
+
+    An empty URL is an error, never "no URL": `online: "{{ env_var('X', '') }}"` with X unset
+    would otherwise turn the online store off without a word.
+    """
+    if not raw.has(key):
+        return None
+    url = raw.required(key, str)
+    if not url.strip():
+        raise raw.error(
+            key,
+            f"'{key}' is empty: write a connection URL, or if it reads an environment variable "
+            f"(env_var('...')), set that variable; {without}",
+        )
+    _check_url(url, raw, key)
+    return url
 
 
 def _check_url(url: str, raw: Mapping, key: str) -> None:

@@ -216,3 +216,32 @@ def test_merged_defaults_in_profiles_work(project: Path, monkeypatch: pytest.Mon
         target = load_project_config(project, target=name).target
         assert (target.offline_url, target.online_schema) == ("duckdb:///:memory:", "{{ not_a_template }}")
     assert load_project_config(project).target.online_url == "postgresql+psycopg://app@db:5432/features"
+
+
+# Connection URLs: empty is an error.
+
+
+def test_online_url_from_an_unset_env_var_fails_the_build(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FSQL_TEST_ONLINE_URL", raising=False)
+    append(
+        project / "profiles.yml",
+        "    pg:\n      offline: \"duckdb:///:memory:\"\n      online: \"{{ env_var('FSQL_TEST_ONLINE_URL', '') }}\"\n",
+    )
+    result = runner.invoke(app, ["--project-dir", str(project), "-t", "pg", "build"])
+    assert result.exit_code == 2, result.output
+    assert (
+        "profiles.yml:10:15: target 'pg': 'online' is empty: write a connection URL, or if it reads an environment "
+        "variable (env_var('...')), set that variable; remove the key for a target without an online store"
+    ) in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize(
+    ("key", "without"),
+    [("online", "remove the key for a target without an online store"), ("offline", "remove the key to use duckdb")],
+)
+def test_empty_url_written_out_is_an_error(project: Path, key: str, without: str) -> None:
+    append(project / "profiles.yml", f"    empty:\n      {key}: ''\n")
+    with pytest.raises(fsql.ProjectError) as raised:
+        load_project_config(project, target="empty")
+    assert str(raised.value).startswith(f"profiles.yml:9:{9 + len(key)}: target 'empty': '{key}' is empty: ")
+    assert without in str(raised.value)
