@@ -8,7 +8,7 @@ so that no password needs to sit in a file.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlglot.dialects.dialect import Dialect, Dialects
 
-from fsql.errors import DefinitionError, ProjectError, did_you_mean, register_secret
+from fsql.errors import DefinitionError, ProjectError, did_you_mean, register_secret, scrub_secrets
 from fsql.templating import TemplateRenderer
 from fsql.yamlfile import Mapping, Where, load_yaml, position_of, where_node
 
@@ -37,13 +37,20 @@ DIALECT_BY_BACKEND = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Target:
+    """A target of profiles.yml; its URLs hold any password, which its repr (and str) hide."""
+
     name: str
     offline_url: str
     dialect: str
     online_url: str | None = None
     online_schema: str = "fsql_online"
+
+    def __repr__(self) -> str:
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown.update(offline_url=_hidden(self.offline_url), online_url=_hidden(self.online_url))
+        return f"Target({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
 
 
 @dataclass(frozen=True)
@@ -220,6 +227,11 @@ def _check_url(url: str, raw: Mapping, key: str) -> None:
             f"duckdb:///path.duckdb, postgresql+psycopg://user@host:5432/db or bigquery://project",
         ) from None
     register_secret(parsed.password if isinstance(parsed.password, str) else None)
+
+
+def _hidden(url: str | None) -> str | None:
+    """A URL fit to show: no password, nor any other secret fsql knows of."""
+    return scrub_secrets(_masked(url)) if url is not None else None
 
 
 def _masked(url: str) -> str:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import fsql
 from fsql.cli import app
-from fsql.project import load_project_config
+from fsql.project import Target, load_project_config
 
 VALID_PROJECT = Path(__file__).parent / "fixtures" / "valid_project"
 NOT_ALLOWED = "which is not allowed in fsql templates: templates may use var(), source(), env_var()"
@@ -218,7 +218,7 @@ def test_merged_defaults_in_profiles_work(project: Path, monkeypatch: pytest.Mon
     assert load_project_config(project).target.online_url == "postgresql+psycopg://app@db:5432/features"
 
 
-# Connection URLs: empty is an error.
+# Connection URLs: empty is an error; a repr hides the password.
 
 
 def test_online_url_from_an_unset_env_var_fails_the_build(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -245,3 +245,28 @@ def test_empty_url_written_out_is_an_error(project: Path, key: str, without: str
         load_project_config(project, target="empty")
     assert str(raised.value).startswith(f"profiles.yml:9:{9 + len(key)}: target 'empty': '{key}' is empty: ")
     assert without in str(raised.value)
+
+
+PASSWORD = "hunter2-not-shown"
+
+
+def test_target_repr_hides_the_password(project: Path) -> None:
+    append(
+        project / "profiles.yml",
+        f'    pg:\n      offline: "postgresql+psycopg://app:{PASSWORD}@db:5432/warehouse"\n'
+        f'      online: "postgresql+psycopg://app:{PASSWORD}@db:5432/features"\n',
+    )
+    config = load_project_config(project, target="pg")
+    for shown in (repr(config.target), str(config.target), repr(config)):
+        assert PASSWORD not in shown
+        assert "postgresql+psycopg://app:*****@db:5432/features" in shown
+    assert config.target.online_url == f"postgresql+psycopg://app:{PASSWORD}@db:5432/features"
+    assert config.target.offline_url == f"postgresql+psycopg://app:{PASSWORD}@db:5432/warehouse"
+
+
+def test_target_made_in_python_hides_the_password_too() -> None:
+    target = Target("t", "duckdb:///x.duckdb", "duckdb", f"postgresql://u:{PASSWORD}@h/db")
+    assert repr(target) == (
+        "Target(name='t', offline_url='duckdb:///x.duckdb', dialect='duckdb', "
+        "online_url='postgresql://u:*****@h/db', online_schema='fsql_online')"
+    )
