@@ -8,18 +8,17 @@ so that no password needs to sit in a file.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlglot.dialects.dialect import Dialect, Dialects
 
-from fsql.errors import DefinitionError, ProjectError, did_you_mean, register_secret
+from fsql.errors import DefinitionError, ProjectError, did_you_mean, register_secret, scrub_secrets
 from fsql.templating import TemplateRenderer
-from fsql.yamlfile import Mapping, Where, load_yaml
+from fsql.yamlfile import Mapping, Where, load_yaml, position_of, where_node
 
 PROJECT_FILE = "fsql_project.yml"
 PROFILES_FILE = "profiles.yml"
@@ -38,13 +37,20 @@ DIALECT_BY_BACKEND = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Target:
+    """A target of profiles.yml; its URLs hold any password, which its repr (and str) hide."""
+
     name: str
     offline_url: str
     dialect: str
     online_url: str | None = None
     online_schema: str = "fsql_online"
+
+    def __repr__(self) -> str:
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown.update(offline_url=_hidden(self.offline_url), online_url=_hidden(self.online_url))
+        return f"Target({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
 
 
 @dataclass(frozen=True)
@@ -183,16 +189,32 @@ def _find_profiles(root: Path, profiles_dir: Path | str | None) -> Path | None:
 def _parse_target(name: str, outputs: Mapping, path: Path) -> Target:
     raw = Mapping(outputs.data[name], path=path, what=f"target '{name}'", where=outputs.where_value(name))
     raw.check_keys(("offline", "online", "dialect", "online_schema"))
-    offline = raw.get("offline", str, DEFAULT_OFFLINE_URL)
-    online = raw.get("online", str, "") or None
-    for key, url in (("offline", offline), ("online", online)):
-        if url:
-            _check_url(url, raw, key)
+    offline = _url(raw, "offline", f"remove the key to use {DEFAULT_OFFLINE_URL}") or DEFAULT_OFFLINE_URL
+    online = _url(raw, "online", "remove the key for a target without an online store")
     if raw.get("dialect", str, ""):
         dialect = _dialect(raw, "")
     else:
         dialect = dialect_from_url(offline, raw.where_value("offline"), what=raw.what)
     return Target(name, offline, dialect, online, raw.get("online_schema", str, "fsql_online"))
+
+
+def _url(raw: Mapping, key: str, without: str) -> str | None:
+    """The connection URL under `key`, checked; None if the key is absent.
+
+    An empty URL is an error, never "no URL": `online: "{{ env_var('X', '') }}"` with X unset
+    would otherwise turn the online store off without a word.
+    """
+    if not raw.has(key):
+        return None
+    url = raw.required(key, str)
+    if not url.strip():
+        raise raw.error(
+            key,
+            f"'{key}' is empty: write a connection URL, or if it reads an environment variable "
+            f"(env_var('...')), set that variable; {without}",
+        )
+    _check_url(url, raw, key)
+    return url
 
 
 def _check_url(url: str, raw: Mapping, key: str) -> None:
@@ -205,6 +227,11 @@ def _check_url(url: str, raw: Mapping, key: str) -> None:
             f"duckdb:///path.duckdb, postgresql+psycopg://user@host:5432/db or bigquery://project",
         ) from None
     register_secret(parsed.password if isinstance(parsed.password, str) else None)
+
+
+def _hidden(url: str | None) -> str | None:
+    """A URL fit to show: no password, nor any other secret fsql knows of."""
+    return scrub_secrets(_masked(url)) if url is not None else None
 
 
 def _masked(url: str) -> str:
@@ -228,15 +255,34 @@ def dialect_from_url(url: str, where: Where | None = None, *, what: str = "") ->
     return DIALECT_BY_BACKEND[backend]
 
 
-def _render_tree(node: Any, renderer: TemplateRenderer, path: Path, where: Where | None = None) -> Any:
-    """Render `{{ ... }}` in every string of a YAML tree, in place, keeping line info."""
-    if isinstance(node, dict):
-        for key in list(node):
-            line = node.lc.value(key)[0] + 1 if isinstance(node, CommentedMap) else None
-            node[key] = _render_tree(node[key], renderer, path, Where(path, line))
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            node[index] = _render_tree(item, renderer, path, where)
+def _render_tree(node: Any, renderer: TemplateRenderer, path: Path) -> Any:
+    """Render `{{ ... }}` in every string of a YAML tree, in place, keeping line info.
+
+    A mapping or list that an alias repeats is rendered once: its values are then no
+    longer templates.
+    """
+    return _render_node(node, renderer, path, Where(path), set())
+
+
+def _render_node(node: Any, renderer: TemplateRenderer, path: Path, where: Where, seen: set[int]) -> Any:
+    if isinstance(node, dict | list):
+        if id(node) not in seen:
+            seen.add(id(node))
+            _render_children(node, renderer, path, where, seen)
     elif isinstance(node, str) and "{{" in node:
-        return renderer.render_string(node, where=where or Where(path))
+        return renderer.render_string(node, where=where)
     return node
+
+
+def _render_children(
+    node: dict[Any, Any] | list[Any], renderer: TemplateRenderer, path: Path, where: Where, seen: set[int]
+) -> None:
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            node[index] = _render_node(item, renderer, path, where, seen)
+        return
+    for key in list(node):
+        position = position_of(node, key)
+        # a key merged in by `<<: *anchor` has no line of its own: name its mapping's
+        line = position[0] + 1 if position else where_node(node, path).line
+        node[key] = _render_node(node[key], renderer, path, Where(path, line), seen)

@@ -4,6 +4,10 @@ Project and profile files may use `{{ env_var('X', 'default') }}`; SQL templates
 templates/ may also use `{{ var('x') }}`, `{{ source('name') }}` and the macros defined in
 templates/macros/*.sql, as in dbt. Rendering never guesses: an undefined name is an error,
 reported at the line of the template (or of the YAML value) that uses it.
+
+Templates render in Jinja's immutable sandbox with fsql's functions and a few harmless
+Jinja globals only: a template cannot reach Python internals (`__globals__`, `__class__`,
+...) or change the values it is given, so a project's templates can run nothing but Jinja.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from fsql.errors import DefinitionError, FsqlError, ProjectError, did_you_mean, register_secret
 from fsql.yamlfile import Where
@@ -24,6 +29,11 @@ _MISSING = object()
 _STRING_TEMPLATE = "<template>"  # the file name Jinja gives templates made from strings
 # StrictUndefined's message for an unknown name (attribute errors read differently).
 _UNDEFINED_NAME = re.compile(r"^'(\w+)' is undefined$")
+# Jinja's default globals that fsql keeps, as dbt users write them; lipsum and cycler go.
+_JINJA_GLOBALS = ("range", "dict", "joiner", "namespace")
+_SANDBOX_HINT = (
+    "templates may use var(), source(), env_var(), the macros under templates/macros, and Jinja's own tags and filters"
+)
 
 
 def env_var(name: str, default: Any = _MISSING) -> str:
@@ -55,6 +65,23 @@ def make_var(variables: Mapping[str, Any]) -> Callable[..., Any]:
     return var
 
 
+class ForbiddenAccess(SecurityError):
+    """A template reached for a Python internal, or for a method that changes a value."""
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, whose refusals say what the template tried to reach."""
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
+        owner = "an undefined name" if isinstance(obj, jinja2.Undefined) else f"a {type(obj).__name__} value"
+        return self.undefined(
+            f"the template tried to reach '{attribute}' of {owner}, which is not allowed in fsql templates",
+            name=attribute,
+            obj=obj,
+            exc=ForbiddenAccess,
+        )
+
+
 class TemplateRenderer:
     """Renders strings and files with one Jinja environment (templates dir + macros).
 
@@ -71,10 +98,12 @@ class TemplateRenderer:
     ) -> None:
         loader = jinja2.FileSystemLoader(str(templates_dir)) if templates_dir and templates_dir.is_dir() else None
         self.root = root
-        self.env = jinja2.Environment(
+        self.env = _Sandbox(
             loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
         )
-        self.env.globals["env_var"] = env_var
+        kept = {name: self.env.globals[name] for name in _JINJA_GLOBALS}  # the sandbox's own range: bounded
+        self.env.globals.clear()
+        self.env.globals.update(kept, env_var=env_var)
         self.env.globals.update(globals_ or {})
         if templates_dir is not None and (templates_dir / "macros").is_dir():
             self._load_macros(templates_dir / "macros", templates_dir)
@@ -119,6 +148,10 @@ class TemplateRenderer:
             return f"template syntax error: {exc.message}"
         if isinstance(exc, jinja2.TemplateNotFound):
             return f"template '{exc.name}' not found in the templates directory"
+        if isinstance(exc, ForbiddenAccess):
+            return f"{exc}: {_SANDBOX_HINT}"
+        if isinstance(exc, SecurityError):
+            return f"the template tried something not allowed in fsql templates ({exc}): {_SANDBOX_HINT}"
         if isinstance(exc, jinja2.UndefinedError):
             match = _UNDEFINED_NAME.match(str(exc))
             hint = did_you_mean(match.group(1), list(self.env.globals)) if match else ""

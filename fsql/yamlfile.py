@@ -25,6 +25,7 @@ from ruamel.yaml.scalarstring import (
 )
 
 from fsql.errors import DefinitionError, did_you_mean, format_location
+from fsql.yamllimits import LimitedParser, LimitedRoundTripParser, YAMLLimitError
 
 T = TypeVar("T")
 
@@ -80,28 +81,76 @@ class Where:
 def load_yaml(path: Path, text: str | None = None, *, shown: Path | None = None) -> Any:
     """Parse a YAML file, with numbered context lines around a syntax error.
 
+    Anchors and aliases are allowed within the limits of `fsql.yamllimits` (an alias bomb or
+    deep nesting is an error at its line), and a mapping that merges one (`<<: *defaults`)
+    owns the merged keys, so that each value is rendered and checked once.
+
     Args:
         path: the file to read.
         text: its text, if already read.
         shown: the path to name in errors (e.g. relative to the project), default `path`.
 
     Raises:
-        DefinitionError: the file is not UTF-8, not valid YAML, or repeats a key.
+        DefinitionError: the file is not UTF-8, not valid YAML, repeats a key, or passes a limit.
     """
     shown = shown or path
     if text is None:
         text = read_text(path, shown=shown)
+    yaml = YAML(typ="rt")
+    yaml.Parser = LimitedRoundTripParser
+    yaml.preserve_quotes = True
+    document = _parse(yaml, text, shown)
+    _own_merged_keys(document, set())
+    return document
+
+
+def load_plain_yaml(text: str, *, shown: Path) -> Any:
+    """Parse YAML text (e.g. a command-line option) into plain dicts and lists, within the same limits.
+
+    Raises:
+        DefinitionError: the text is not valid YAML or passes a limit; `shown` names it.
+    """
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Parser = LimitedParser
+    return _parse(yaml, text, shown)
+
+
+def _parse(yaml: YAML, text: str, shown: Path) -> Any:
     try:
-        yaml = YAML(typ="rt")
-        yaml.preserve_quotes = True
         return yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
-        raise DefinitionError(
-            f"invalid YAML: {_yaml_problem(exc)}\n{_snippet(text, line)}", path=shown, line=line, col=col
-        ) from None
+        raise DefinitionError(f"{_yaml_problem(exc)}\n{_snippet(text, line)}", path=shown, line=line, col=col) from None
+
+
+def _own_merged_keys(node: Any, seen: set[int]) -> None:
+    """Make the keys that `<<: *anchor` brings into a mapping its own.
+
+    ruamel keeps merged keys as a view of the anchor's mapping; some versions update the
+    view when the anchor's value changes. Owned, a rendered value is never rendered again.
+    """
+    if not isinstance(node, dict | list) or id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, CommentedMap):
+        for key in list(node):
+            if position_of(node, key) is None:
+                node[key] = node[key]
+    for child in node.values() if isinstance(node, dict) else node:
+        _own_merged_keys(child, seen)
+
+
+def position_of(data: Any, key: Any, *, value: bool = True) -> tuple[int, int] | None:
+    """The 0-based (line, col) of a mapping's value (or key) as written; None for merged keys."""
+    if not isinstance(data, CommentedMap):
+        return None
+    try:
+        line, col = data.lc.value(key) if value else data.lc.key(key)
+    except (KeyError, TypeError):  # a key merged in by `<<: *anchor` has no place of its own
+        return None
+    return line, col
 
 
 def read_text(path: Path, *, shown: Path | None = None) -> str:
@@ -118,16 +167,18 @@ def read_text(path: Path, *, shown: Path | None = None) -> str:
 
 def _yaml_problem(exc: MarkedYAMLError) -> str:
     problem = exc.problem or ""
+    if isinstance(exc, YAMLLimitError):
+        return problem
     if isinstance(exc, DuplicateKeyError):
         key = problem.split(" with value")[0].removeprefix("found duplicate key ").strip('"')
-        return f"key '{key}' appears twice in one mapping: keep one of them"
+        return f"invalid YAML: key '{key}' appears twice in one mapping: keep one of them"
     mark, context_mark = exc.problem_mark, exc.context_mark
     if exc.context and context_mark and (not mark or context_mark.line != mark.line):
         problem += f" ({exc.context} that starts at line {context_mark.line + 1}, column {context_mark.column + 1})"
     elif exc.context:
         problem = f"{exc.context}: {problem}"
     hint = next((h for words, h in _YAML_HINTS.items() if words in problem), _DEFAULT_YAML_HINT)
-    return f"{problem}: {hint}"
+    return f"invalid YAML: {problem}: {hint}"
 
 
 def _snippet(text: str, line: int | None) -> str:
@@ -199,16 +250,12 @@ class Mapping:
         return self._where
 
     def where_key(self, key: str) -> Where:
-        if isinstance(self.data, CommentedMap) and key in self.data:
-            line, col = self.data.lc.key(key)
-            return Where(self.path, line + 1, col + 1)
-        return self._where
+        position = position_of(self.data, key, value=False)
+        return Where(self.path, position[0] + 1, position[1] + 1) if position else self._where
 
     def where_value(self, key: str) -> Where:
-        if isinstance(self.data, CommentedMap) and key in self.data:
-            line, col = self.data.lc.value(key)
-            return Where(self.path, line + 1, col + 1)
-        return self._where
+        position = position_of(self.data, key)
+        return Where(self.path, position[0] + 1, position[1] + 1) if position else self._where
 
     def where_text(self, key: str) -> Where:
         """Where the text of a string value starts, past any quote; a block scalar starts on the next line."""

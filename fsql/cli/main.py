@@ -24,8 +24,9 @@ from fsql.api import Project, load_project
 from fsql.build import ONLINE_HELP, BuildOptions, NodeResult
 from fsql.cli import options as opt
 from fsql.compile.spine import DEFAULT_SPINE_TABLE, DEFAULT_SPINE_TIMESTAMP
-from fsql.errors import ExecutionError, FsqlError, ProjectError, scrub_secrets
+from fsql.errors import DefinitionError, ExecutionError, FsqlError, ProjectError, scrub_secrets
 from fsql.online.entities import parse_entity
+from fsql.yamlfile import load_plain_yaml
 
 app = typer.Typer(
     name="fsql",
@@ -88,12 +89,10 @@ def _fail(exc: BaseException, debug: bool, *, code: int, prefix: str = "") -> No
 def _parse_vars(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
-    from ruamel.yaml import YAML
-
     try:
-        value = YAML(typ="safe").load(text)
-    except Exception as exc:
-        raise ProjectError(f"--vars is not a YAML mapping: {exc}") from None
+        value = load_plain_yaml(text, shown=Path("--vars"))
+    except DefinitionError as exc:  # invalid YAML, an alias bomb or nesting too deep, at its column
+        raise ProjectError(str(exc)) from None
     if not isinstance(value, dict):
         raise ProjectError("--vars must be a YAML mapping, e.g. '{start_date: 2024-01-01}'")
     return value
