@@ -21,7 +21,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -73,7 +73,7 @@ class MaterializeResult:
 class MaterializeRequest:
     definitions: Definitions
     view: str
-    online_url: str
+    online_url: str = field(repr=False)  # may hold a password
     schema: str
     end: datetime
     start: datetime | None = None  # explicit window start; None: from the watermark
