@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
+import psycopg
 import pytest
-from online_helpers import build, stored, t, write_project, write_rows
+from online_helpers import DEFINITIONS, build, stored, t, write_project, write_rows
 from typer.testing import CliRunner
 
+import fsql
 from fsql.cli import app
+from fsql.errors import CompileError
 
 
 @pytest.fixture
@@ -37,3 +41,37 @@ def test_get_prints_nan_and_infinities_as_null_in_valid_json(
     values = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
     assert [v["rate"] for v in values] == [None, None, None]
     assert [v["label"] for v in values] == ["a", "b", "c"]
+
+
+BIGINT_MAX, INT32_MAX = 2**63 - 1, 2**31 - 1
+
+
+@pytest.mark.parametrize(
+    ("key_type", "value", "bounds"),
+    [
+        ("bigint", BIGINT_MAX + 1, f"-{BIGINT_MAX + 1} to {BIGINT_MAX}"),
+        ("bigint", -BIGINT_MAX - 2, f"-{BIGINT_MAX + 1} to {BIGINT_MAX}"),
+        ("int32", INT32_MAX + 1, f"-{INT32_MAX + 1} to {INT32_MAX}"),
+        ("int32", -INT32_MAX - 2, f"-{INT32_MAX + 1} to {INT32_MAX}"),
+    ],
+    ids=["bigint-over", "bigint-under", "int32-over", "int32-under"],
+)
+def test_a_key_out_of_its_types_range_is_an_input_error_before_any_query(
+    tmp_path: Path, postgres_dsn: str, postgres_schema: str, key_type: str, value: int, bounds: str
+) -> None:
+    definitions = DEFINITIONS.replace("type: bigint}]", f"type: {key_type}}}]")
+    project = write_project(tmp_path / "p", postgres_dsn, postgres_schema, definitions)
+    project_ = fsql.load_project(project)
+    # Nothing is built: a query would fail on the missing table, so the error comes before any.
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        project_.get_online_features([{"driver_id": 1}], features=["driver_stats"])
+    expected = f"entity row 2: key 'driver_id' is {key_type}, which holds {bounds}; {value} is out of that range"
+    with pytest.raises(CompileError, match=f"^{re.escape(expected)}"):
+        project_.get_online_features([{"driver_id": 1}, {"driver_id": value}], features=["driver_stats"])
+    result = get(project, "--entity", f"driver_id={value}")
+    assert result.exit_code == 2, result.output
+    assert "unexpected error" not in result.stderr
+    assert (
+        f"--entity 'driver_id={value}': {value} is out of range for 'driver_id', a {key_type} ({bounds})"
+        in " ".join(result.stderr.split())
+    )
