@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from online_helpers import DEFINITIONS, build, stored, t, write_project, write_rows
+from online_helpers import DEFINITIONS, build, state, stored, t, write_project, write_rows
 from typer.testing import CliRunner
 
 import fsql
@@ -75,3 +75,25 @@ def test_a_key_out_of_its_types_range_is_an_input_error_before_any_query(
         f"--entity 'driver_id={value}': {value} is out of range for 'driver_id', a {key_type} ({bounds})"
         in " ".join(result.stderr.split())
     )
+
+
+def test_a_nul_byte_in_a_text_feature_refuses_the_run_naming_the_rows_and_writes_nothing(
+    project: Path, postgres_dsn: str, postgres_schema: str
+) -> None:
+    rows = [(key, t(2), None, 0.5, f"a\x00{key}" if key % 2 else "ok") for key in range(1, 10)]
+    write_rows(project, rows)
+    result = build(project, t(3))
+    node = result.nodes[0]
+    assert (node.view, node.status) == ("driver_stats", "error")
+    assert node.message == (
+        "feature view 'driver_stats': column 'label' holds a NUL byte (\\x00) in 5 rows, which Postgres text "
+        "cannot store (first: driver_id=1; driver_id=3; driver_id=5); nothing was written. Remove the NUL bytes "
+        "in the source, or in the feature's SQL: replace(<expression>, chr(0), '')"
+    )
+    assert state(postgres_dsn, postgres_schema) is None  # the run's transaction was rolled back
+    with_replace = DEFINITIONS.replace(
+        "{name: label, type: string}", "{name: label, type: string, expr: \"replace(label, chr(0), '')\"}"
+    )
+    (project / "definitions" / "defs.yml").write_text(with_replace)
+    assert build(project, t(3)).nodes[0].status == "success"
+    assert stored(postgres_dsn, postgres_schema)[1][1] == "a1"
