@@ -87,8 +87,8 @@ def test_a_nul_byte_in_a_text_feature_refuses_the_run_naming_the_rows_and_writes
     assert (node.view, node.status) == ("driver_stats", "error")
     assert node.message == (
         "feature view 'driver_stats': column 'label' holds a NUL byte (\\x00) in 5 rows, which Postgres text "
-        "cannot store (first: driver_id=1; driver_id=3; driver_id=5); nothing was written. Remove the NUL bytes "
-        "in the source, or in the feature's SQL: replace(<expression>, chr(0), '')"
+        "cannot store (first: driver_id=1; driver_id=3; driver_id=5); nothing was written. Remove them at the "
+        "source, or strip them in SQL (a feature's expr, a spine's SELECT): replace(<expression>, chr(0), '')"
     )
     assert state(postgres_dsn, postgres_schema) is None  # the run's transaction was rolled back
     with_replace = DEFINITIONS.replace(

@@ -107,8 +107,8 @@ def refuse_nul_bytes(data: pa.Table, *, what: str, keys: Sequence[str] = (), sho
             first = _rows_named(data, has_nul, keys, shown)
             raise ExecutionError(
                 f"{what}: column '{name}' holds a NUL byte (\\x00) in {count} row{'s' if count > 1 else ''}, which "
-                f"Postgres text cannot store (first: {first}); nothing was written. Remove the NUL bytes in the "
-                f"source, or in the feature's SQL: replace(<expression>, chr(0), '')"
+                f"Postgres text cannot store (first: {first}); nothing was written. Remove them at the source, or "
+                f"strip them in SQL (a feature's expr, a spine's SELECT): replace(<expression>, chr(0), '')"
             )
 
 
