@@ -35,6 +35,7 @@ from fsql.definitions import load_definitions
 from fsql.engines import OfflineEngine, open_engine
 from fsql.errors import CompileError, ProjectError
 from fsql.project import ProjectConfig, load_project_config
+from fsql.source_schema import check_source_columns
 from fsql.spec import Definitions
 
 if TYPE_CHECKING:
@@ -127,6 +128,13 @@ class Project:
                 file_root=self.config.root,
             )
             path = artifacts.write_sql(self.config.target_dir, "run", engine.dialect, compiled.name, compiled.sql)
+            check_source_columns(
+                compiled.request.views,
+                engine,
+                file_root=self.config.root,
+                dialect=self.definitions.dialect,
+                service=service,
+            )
             return engine.query_arrow(compiled.sql, sql_path=self._shown(path), node=compiled.name)
         finally:
             engine.close()

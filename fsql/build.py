@@ -21,6 +21,7 @@ from fsql.engines import open_engine
 from fsql.errors import FsqlError
 from fsql.graph import select_views
 from fsql.online.materialize import MaterializeRequest, materialize_view
+from fsql.source_schema import check_view_source
 
 if TYPE_CHECKING:
     from fsql.api import Project
@@ -126,6 +127,7 @@ def _run_node(project: Project, name: str, options: BuildOptions, engine: Any) -
         full_refresh=options.full_refresh,
     )
     try:
+        check_view_source(project.definitions, name, engine, file_root=project.config.root)
         done = materialize_view(request, engine, file_root=project.config.root)
     except FsqlError as exc:
         return NodeResult(name, "error", str(exc))

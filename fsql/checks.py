@@ -9,9 +9,13 @@ come from sqlglot's token metadata, mapped back into the YAML (or template) file
 
 from __future__ import annotations
 
+import re
+
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
 from fsql.errors import DefinitionError, did_you_mean
 from fsql.spec import Column, Definitions, Feature, FeatureView, Source
@@ -19,6 +23,7 @@ from fsql.yamlfile import Where
 
 # Row-level expressions only: one feature row gives one value.
 _NOT_ROW_LEVEL = (exp.AggFunc, exp.Window, exp.Query)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def check_definitions(definitions: Definitions) -> None:
@@ -92,24 +97,72 @@ def _place_rendered(where: Where, line: int | None, col: int | None, sql: str, r
 
 
 def parse_feature_expression(feature: Feature, view: FeatureView, dialect: str) -> exp.Expr:
-    """Parse a feature's SQL expression, refusing anything that is not row-level."""
+    """Parse a feature's SQL expression, refusing anything that is not row-level.
+
+    A feature without `expr` is its column, quoted, whatever its name:
+
+    Example:
+        >>> from fsql.compile import example_definitions
+        >>> view = example_definitions().feature_views["driver_stats"]
+        >>> parse_feature_expression(Feature("from", exp.DType.TEXT, "from", is_column=True), view, "duckdb").sql()
+        '"from"'
+    """
+    if feature.is_column:
+        return exp.Column(this=exp.to_identifier(feature.name, quoted=True))
     what = f"feature view '{view.name}' feature '{feature.name}'"
     try:
         expression = sqlglot.parse_one(feature.expression, read=dialect)
     except (ParseError, TokenError) as exc:
-        raise parse_error(exc, feature.where, f"{what}: expression does not parse") from None
+        hint = keyword_hint(feature, dialect, what)
+        raise hint or parse_error(exc, feature.where, f"{what}: expression does not parse") from None
     if isinstance(expression, exp.Query) or not _is_expression(expression):
-        raise feature.where.error(
+        raise keyword_hint(feature, dialect, what) or feature.where.error(
             f"{what}: 'expr' must be one SQL expression over the source's columns, not {expression.key.upper()}; "
             f"compute it in the source's SQL and name the result here"
         )
     bad = expression.find(*_NOT_ROW_LEVEL)
     if bad is not None:
-        raise feature.where.error(
+        hint = keyword_hint(feature, dialect, what) if isinstance(bad, exp.Query) else None
+        raise hint or feature.where.error(
             f"{what}: '{bad.sql(dialect)}' is not row-level; compute aggregates and windows in the "
             f"source's SQL and name the result here"
         )
     return expression
+
+
+def keyword_hint(feature: Feature, dialect: str, what: str) -> DefinitionError | None:
+    """The error for an expression that fails only because a column has a keyword's name
+    (`from`, `select`): found by quoting each keyword in turn until the expression parses."""
+    text = feature.expression
+    try:
+        tokens = Dialect.get_or_raise(dialect).tokenize(text)
+    except TokenError:
+        return None
+    for token in tokens:
+        written = text[token.start : token.end + 1]  # a string's token text lacks its quotes
+        if token.token_type in (TokenType.VAR, TokenType.IDENTIFIER) or not _WORD.fullmatch(written):
+            continue
+        quoted = exp.to_identifier(written, quoted=True).sql(dialect)
+        fixed = text[: token.start] + quoted + text[token.end + 1 :]
+        if _parses_as_expression(fixed, dialect):
+            return feature.where.at(token.line, token.col - len(written) + 1).error(
+                f"{what}: cannot parse the expression '{text}': '{written}' is an SQL keyword; to read the "
+                f"column '{written}', quote it as {quoted}, e.g. expr: {_yaml_scalar(fixed)}"
+            )
+    return None
+
+
+def _yaml_scalar(text: str) -> str:
+    """`text` as a YAML value: in single quotes when YAML would read a leading quote itself."""
+    return "'" + text.replace("'", "''") + "'" if text.startswith(('"', "'", "`")) else text
+
+
+def _parses_as_expression(text: str, dialect: str) -> bool:
+    try:
+        expression = sqlglot.parse_one(text, read=dialect)
+    except (ParseError, TokenError):
+        return False
+    return not isinstance(expression, exp.Query) and _is_expression(expression) and not expression.find(*_NOT_ROW_LEVEL)
 
 
 def _is_expression(node: exp.Expr) -> bool:

@@ -32,6 +32,15 @@ TYPE_NAMES: dict[str, exp.DType] = {
 
 TIMESTAMP_TYPES = frozenset({exp.DType.TIMESTAMP, exp.DType.TIMESTAMPTZ, exp.DType.DATE})
 
+# The values each integer type holds, in Postgres, DuckDB and every engine fsql runs on.
+INTEGER_RANGES: dict[exp.DType, tuple[int, int]] = {
+    exp.DType.BIGINT: (-(2**63), 2**63 - 1),
+    exp.DType.INT: (-(2**31), 2**31 - 1),
+}
+
+# Where the canonical type's own name means another type to users ('int' is bigint).
+_LABELS = {exp.DType.INT: "int32", exp.DType.FLOAT: "float32"}
+
 
 def canonical_type(name: str) -> exp.DType | None:
     """The canonical type for a user's type name, or None if fsql does not know it."""
@@ -41,3 +50,25 @@ def canonical_type(name: str) -> exp.DType | None:
 def data_type(type_: exp.DType) -> exp.DataType:
     """A sqlglot DataType node for a canonical type."""
     return exp.DataType(this=type_)
+
+
+def type_label(type_: exp.DType | None) -> str:
+    """The type's name in messages: one users may write, meaning this type."""
+    if type_ is None:
+        return "?"
+    return _LABELS.get(type_, type_.value.lower())
+
+
+def out_of_range(value: object, type_: exp.DType | None) -> tuple[int, int] | None:
+    """The bounds of an integer type when `value` is an int outside them; None otherwise.
+
+    Example:
+        >>> out_of_range(2**31, exp.DType.INT)
+        (-2147483648, 2147483647)
+        >>> out_of_range(2**31, exp.DType.BIGINT) is None
+        True
+    """
+    bounds = INTEGER_RANGES.get(type_) if type_ is not None else None
+    if bounds is None or not isinstance(value, int) or bounds[0] <= value <= bounds[1]:
+        return None
+    return bounds

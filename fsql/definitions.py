@@ -505,6 +505,7 @@ def _feature(m: Mapping) -> Feature:
         expression=m.required(expression_key, str),
         description=m.get("description", str, ""),
         where=m.where_text(expression_key),
+        is_column=expression_key == "name",
     )
 
 

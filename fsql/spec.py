@@ -73,6 +73,9 @@ class Feature:
     expression: str  # SQL over the source's columns, in the project's dialect
     description: str = ""
     where: Where = field(default=_NOWHERE, compare=False)
+    # No `expr` was written: the feature is its source column of the same name, read as a
+    # quoted column, never parsed (a column may be called `from`, `select` or `true`).
+    is_column: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import psycopg
@@ -56,5 +57,19 @@ def test_sessions_compare_in_utc(postgres_dsn: str, tmp_path) -> None:  # type: 
     try:
         result = engine.query_arrow("SELECT current_setting('TimeZone') AS tz").to_pylist()
         assert result == [{"tz": "UTC"}]
+    finally:
+        engine.close()
+
+
+def test_a_nul_byte_in_a_spine_is_refused_naming_its_rows(postgres_dsn: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = PostgresEngine(postgres_dsn, root=tmp_path)
+    try:
+        table = pa.table({"zone_id": ["z1", "z\x002", None, "\x00"], "n": [1, 2, 3, 4]})
+        expected = (
+            "the spine: column 'zone_id' holds a NUL byte (\\x00) in 2 rows, which Postgres text cannot store "
+            "(first: row 2, row 4)"
+        )
+        with pytest.raises(ExecutionError, match=f"^{re.escape(expected)}"):
+            engine.register_arrow("_fsql_spine", table)
     finally:
         engine.close()

@@ -143,7 +143,10 @@ def test_a_spine_value_postgres_cannot_hold_is_a_clear_error(tmp_path: Path, pos
 
     engine = PostgresEngine(online_url(postgres_dsn), root=tmp_path)
     try:
-        with pytest.raises(ExecutionError, match=r"Postgres refused the spine's rows: invalid byte sequence"):
+        with pytest.raises(
+            ExecutionError,
+            match=r"^the spine: column 'label' holds a NUL byte \(\\x00\) in 1 row, which Postgres text cannot",
+        ):
             engine.register_arrow("_fsql_spine", pa.table({"label": ["a\x00b"]}))
     finally:
         engine.close()

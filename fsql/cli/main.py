@@ -7,6 +7,7 @@ run (usage, configuration, definitions, unexpected errors).
 from __future__ import annotations
 
 import json
+import math
 import time
 import traceback
 from collections.abc import Iterator
@@ -337,7 +338,10 @@ def get(
     full_feature_names: opt.FullFeatureNames = None,
     now: opt.Now = None,
 ) -> None:
-    """Look features up in the online store and print them as JSON, one object per --entity."""
+    """Look features up in the online store and print them as JSON, one object per --entity.
+
+    NaN and infinite values print as null (JSON has no such numbers).
+    """
     with handled(ctx):
         project = ctx.obj.project()
         rows = [parse_entity(text, project.definitions) for text in entity]
@@ -348,4 +352,14 @@ def get(
             full_feature_names=full_feature_names,
             now=_parse_time(now, "--now") if now else None,
         )
-        typer.echo(json.dumps(values, indent=2, default=str))
+        typer.echo(json.dumps(_json_values(values), indent=2, default=str, allow_nan=False))
+
+
+def _json_values(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with NaN and infinities as null: JSON has no such numbers, and most parsers refuse
+    Python's `NaN` and `Infinity` tokens (the Python API keeps them as floats)."""
+    return [{name: None if _non_finite(value) else value for name, value in row.items()} for row in rows]
+
+
+def _non_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)

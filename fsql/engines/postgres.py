@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlalchemy.engine import make_url
 from sqlglot import exp
@@ -69,19 +70,59 @@ def create_table_sql(table: exp.Table, schema: pa.Schema, *, temporary: bool = F
     return create.sql("postgres")
 
 
-def copy_arrow(cursor: Any, table: exp.Table, data: pa.Table) -> None:
+def copy_arrow(
+    cursor: Any, table: exp.Table, data: pa.Table, *, what: str | None = None, keys: Sequence[str] = ()
+) -> None:
     """Bulk-load an arrow table into an existing table with COPY ... FROM STDIN (CSV).
 
     CSV keeps NULL (an unquoted empty field) apart from the empty string (quoted). Zoned
     timestamps travel as naive UTC text, which the session (TimeZone UTC, see `connect`)
     reads back as the same instants: pyarrow writes zoned ones about 7x slower.
+
+    Raises:
+        ExecutionError: a text column holds a NUL byte, which Postgres text cannot store;
+            the message names `what` (default: the table) and the first rows by `keys`.
     """
+    refuse_nul_bytes(data, what=what or f"table {table.sql('postgres')}", keys=keys)
     columns = exp.Schema(this=table, expressions=[exp.to_identifier(n, quoted=True) for n in data.column_names])
     statement = f"COPY {columns.sql('postgres')} FROM STDIN WITH (FORMAT csv, HEADER true)"
     buffer = io.BytesIO()
     pacsv.write_csv(_utc_naive(data), buffer)
     with cursor.copy(statement) as copy:
         copy.write(buffer.getbuffer())
+
+
+def refuse_nul_bytes(data: pa.Table, *, what: str, keys: Sequence[str] = (), shown: int = 3) -> None:
+    """Raise an ExecutionError for the first text column holding a NUL byte (Postgres text cannot).
+
+    Rows are named by their `keys` (`driver_id=1`, lowest first), or by their number without keys.
+    """
+    for name in data.column_names:
+        column = data.column(name)
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        has_nul = pc.fill_null(pc.match_substring(column, "\x00"), False)
+        count = pc.sum(has_nul).as_py() or 0
+        if count:
+            first = _rows_named(data, has_nul, keys, shown)
+            raise ExecutionError(
+                f"{what}: column '{name}' holds a NUL byte (\\x00) in {count} row{'s' if count > 1 else ''}, which "
+                f"Postgres text cannot store (first: {first}); nothing was written. Remove them at the source, or "
+                f"strip them in SQL (a feature's expr, a spine's SELECT): replace(<expression>, chr(0), '')"
+            )
+
+
+def _rows_named(data: pa.Table, mask: pa.ChunkedArray, keys: Sequence[str], shown: int) -> str:
+    if not keys:
+        numbers = pc.indices_nonzero(mask).slice(0, shown).to_pylist()
+        return ", ".join(f"row {n + 1}" for n in numbers)
+    named = data.filter(mask).select(list(keys)).sort_by([(k, "ascending") for k in keys])
+    rows = named.slice(0, shown).to_pylist()
+    return "; ".join(",".join(f"{k}={_printable(row[k])}" for k in keys) for row in rows)
+
+
+def _printable(value: Any) -> str:
+    return str(value).replace("\x00", "\\x00")
 
 
 def _utc_naive(data: pa.Table) -> pa.Table:
@@ -142,7 +183,7 @@ class PostgresEngine:
             cursor.execute(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True).sql("postgres"))
             cursor.execute(create_table_sql(target, table.schema, temporary=True))
             try:
-                copy_arrow(cursor, target, table)
+                copy_arrow(cursor, target, table, what="the spine")
             except self._errors as exc:
                 raise ExecutionError(f"Postgres refused the spine's rows: {str(exc).strip()}") from None
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from fsql.datatypes import out_of_range, type_label
 from fsql.errors import CompileError, did_you_mean
 from fsql.spec import Definitions
 
@@ -40,11 +41,21 @@ def parse_entity(text: str, definitions: Definitions) -> dict[str, Any]:
             raise CompileError(f"--entity '{text}': write key=value, e.g. driver_id=1001")
         if key not in types:
             raise CompileError(f"--entity '{text}': '{key}' is no entity's join key.{did_you_mean(key, list(types))}")
-        key_type = types[key]
-        parser = _PARSERS.get(key_type, str) if key_type is not None else str
-        try:
-            row[key] = parser(value.strip())
-        except (ValueError, KeyError):
-            type_name = key_type.value.lower() if key_type is not None else "?"
-            raise CompileError(f"--entity '{text}': '{value}' is not a valid {type_name} for '{key}'") from None
+        row[key] = _parse_value(text, key, value.strip(), types[key])
     return row
+
+
+def _parse_value(text: str, key: str, value: str, key_type: exp.DType | None) -> Any:
+    """One key's value read as its type, within the type's range."""
+    parser = _PARSERS.get(key_type, str) if key_type is not None else str
+    try:
+        parsed = parser(value)
+    except (ValueError, KeyError):
+        raise CompileError(f"--entity '{text}': '{value}' is not a valid {type_label(key_type)} for '{key}'") from None
+    bounds = out_of_range(parsed, key_type)
+    if bounds is not None:
+        raise CompileError(
+            f"--entity '{text}': {value} is out of range for '{key}', a {type_label(key_type)} "
+            f"({bounds[0]} to {bounds[1]}), so no entity has it: check the value"
+        )
+    return parsed

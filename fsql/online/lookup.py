@@ -18,6 +18,7 @@ from sqlglot.errors import ErrorLevel
 
 from fsql.compile.latest import FEATURE_TS
 from fsql.compile.request import FeatureRequest, resolve_features
+from fsql.datatypes import out_of_range, type_label
 from fsql.engines.postgres import conninfo
 from fsql.errors import CompileError, ProjectError
 from fsql.online.tables import table_ref
@@ -122,7 +123,7 @@ def request_keys(request: FeatureRequest) -> tuple[Column, ...]:
 
 
 def bind_keys(keys: Sequence[Column], entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """One array parameter per key, after checking every row has every key, of its type."""
+    """One array parameter per key, after checking every row has every key, of its type and range."""
     if not entity_rows:
         raise CompileError("no entity rows given: pass at least one, e.g. {'driver_id': 1001}")
     for index, row in enumerate(entity_rows):
@@ -132,15 +133,24 @@ def bind_keys(keys: Sequence[Column], entity_rows: Sequence[Mapping[str, Any]]) 
                     f"entity row {index + 1} lacks key '{key.name}'; the request needs "
                     f"{', '.join(k.name for k in keys)}"
                 )
-            value = row[key.name]
-            accepts = _ACCEPTS.get(key.type, (object,)) if key.type else (object,)
-            wrong_bool = isinstance(value, bool) and bool not in accepts
-            if value is not None and (wrong_bool or not isinstance(value, accepts)):
-                type_name = key.type.value.lower() if key.type else "?"
-                raise CompileError(
-                    f"entity row {index + 1}: key '{key.name}' is {type_name}, not {type(value).__name__} ({value!r})"
-                )
+            _check_key(index + 1, key, row[key.name])
     return {f"key_{i}": [row[key.name] for row in entity_rows] for i, key in enumerate(keys)}
+
+
+def _check_key(number: int, key: Column, value: Any) -> None:
+    if value is None:
+        return
+    accepts = _ACCEPTS.get(key.type, (object,)) if key.type else (object,)
+    if (isinstance(value, bool) and bool not in accepts) or not isinstance(value, accepts):
+        raise CompileError(
+            f"entity row {number}: key '{key.name}' is {type_label(key.type)}, not {type(value).__name__} ({value!r})"
+        )
+    bounds = out_of_range(value, key.type)
+    if bounds is not None:
+        raise CompileError(
+            f"entity row {number}: key '{key.name}' is {type_label(key.type)}, which holds {bounds[0]} to "
+            f"{bounds[1]}; {value} is out of that range, so no entity has it: check the value"
+        )
 
 
 def _configure(connection: Any) -> None:

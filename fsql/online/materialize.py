@@ -271,7 +271,13 @@ def _load_latest_rows(
         cursor.execute(f"INSERT INTO {columns.sql('postgres')} {query.sql}", params)
         return int(cursor.rowcount)
     rows = offline.query_arrow(query.sql, params=params, node=request.view)
-    copy_arrow(cursor, destination, rows)
+    copy_arrow(
+        cursor,
+        destination,
+        rows,
+        what=f"feature view '{request.view}'",
+        keys=query.columns[: len(query.view.join_keys)],
+    )
     return rows.num_rows
 
 
