@@ -52,7 +52,7 @@ def _all_entities(project: fsql.Project, view: str) -> pa.Table:
 def test_online_equals_offline_at_t_for_every_entity(online_example: Path) -> None:
     project = fsql.load_project(online_example)
     result = project.build(BuildOptions(end=T))
-    assert {n.status for n in result.nodes} == {"success", "skipped"}, [n.message for n in result.nodes]
+    assert {n.status for n in result.nodes} == {"success"}, [n.message for n in result.nodes]
     online_views = [name for name, v in project.definitions.feature_views.items() if v.online]
     with project.online_store() as store:
         for view in online_views:
@@ -72,8 +72,14 @@ def test_cli_build_and_get(online_example: Path) -> None:
     run_results = json.loads((online_example / "target" / "run_results.json").read_text())
     statuses = {r["unique_id"]: r["status"] for r in run_results["results"]}
     assert statuses["feature_view.driver_hourly_stats"] == "success"
-    assert statuses["feature_view.rider_profile"] == "skipped"  # online: false
+    assert statuses["feature_view.rider_profile"] == "success"
     assert (online_example / "target" / "compiled" / "duckdb" / "materialize" / "zone_demand.sql").is_file()
+    for service in ("ride_acceptance", "driver_quality"):  # both of the example's services are served online
+        served = runner.invoke(
+            app, ["--project-dir", str(online_example), "get", "--service", service, "--entity",
+                  "driver_id=1001,rider_id=5,zone_id=z03", "--now", T.isoformat()],
+        )  # fmt: skip
+        assert served.exit_code == 0, served.output
     got = runner.invoke(
         app,
         [

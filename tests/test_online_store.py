@@ -315,3 +315,13 @@ def test_an_unreachable_online_store_is_a_clear_error(project: Path) -> None:
     definitions = fsql.load_project(project).definitions
     with pytest.raises(ProjectError, match=r"cannot connect to the online store at postgresql\+psycopg://u:\*\*\*@127"):
         OnlineStore("postgresql+psycopg://u:secret@127.0.0.1:1/x", schema="s", definitions=definitions)
+
+
+def test_a_lookup_of_a_view_that_is_not_online_is_refused_before_any_query(
+    tmp_path: Path, postgres_dsn: str, postgres_schema: str
+) -> None:
+    offline_only = DEFINITIONS.replace("    online: true\n", "    online: false\n")
+    project = write_project(tmp_path / "p", postgres_dsn, postgres_schema, offline_only)
+    # Nothing was built: a query would fail with "relation does not exist", not this message.
+    with pytest.raises(CompileError, match=r"reads feature view\(s\) 'driver_stats' \(definitions/defs.yml:\d+"):
+        fsql.load_project(project).get_online_features([{"driver_id": 1}], features=["driver_stats:rate"])

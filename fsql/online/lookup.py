@@ -93,6 +93,7 @@ class OnlineStore:
             features=tuple(features) if features else None,
             full_feature_names=full_feature_names,
         )
+        refuse_offline_views(request, service)
         keys = request_keys(request)
         params = bind_keys(keys, entity_rows)
         params["now"] = now or datetime.now(UTC)
@@ -111,6 +112,22 @@ def safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def refuse_offline_views(request: FeatureRequest, service: str | None) -> None:
+    """Views with `online: false` have no online table: say so before any query.
+
+    Raises:
+        CompileError: the request reads a view that is not online.
+    """
+    offline = [v.view for v in request.views if not v.view.online]
+    if offline:
+        asked = f"feature service '{service}'" if service else "the features asked for"
+        names = ", ".join(f"'{v.name}' ({v.where})" for v in offline)
+        raise CompileError(
+            f"{asked} reads feature view(s) {names} with online: false, which have no online table: set "
+            f"online: true on them and run `fsql build`, or leave their features out of the online request"
+        )
 
 
 def request_keys(request: FeatureRequest) -> tuple[Column, ...]:
