@@ -1,21 +1,33 @@
-"""Human output: progress and summaries on stderr (stdout is for machine output)."""
+"""Human output: progress and summaries on stderr (stdout is for machine output).
+
+Messages are printed as plain text, never read as Rich markup: a YAML code frame holds
+brackets (`tags: [zone]`, `[/x]`) that markup would swallow or choke on. Only the labels
+("Error:", "Warning:") are styled, and rich leaves out every colour when stderr is not a
+terminal. ANSI codes inside a message (sqlglot underlines the token it stopped at) are
+removed first, so none reach a pipe or a log file.
+"""
 
 from __future__ import annotations
 
 from rich.console import Console
+from rich.text import Text
+
+from fsql.errors import strip_ansi
 
 err = Console(stderr=True, highlight=False)
 
 
 def error(message: str) -> None:
-    err.print("[bold red]Error:[/bold red]", message, markup=True, soft_wrap=True)
+    _print("Error: ", "bold red", message)
 
 
 def warning(message: str) -> None:
-    from rich.text import Text
-
-    err.print(Text("Warning: ", style="bold yellow") + Text(message), soft_wrap=True)  # never read as markup
+    _print("Warning: ", "bold yellow", message)
 
 
 def info(message: str) -> None:
-    err.print(message, markup=False, soft_wrap=True)
+    err.print(Text(strip_ansi(message)), soft_wrap=True)
+
+
+def _print(label: str, style: str, message: str) -> None:
+    err.print(Text(label, style=style) + Text(strip_ansi(message)), soft_wrap=True)

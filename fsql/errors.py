@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 _SECRET_ENV_PREFIX = "FSQL_ENV_SECRET_"
 _registered_secrets: set[str] = set()
+# CSI sequences (colours, underline) and OSC ones (links), as sqlglot and terminals write them.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
 
 def register_secret(value: str | None) -> None:
@@ -34,11 +37,21 @@ def scrub_secrets(text: str) -> str:
     return text
 
 
+def strip_ansi(text: str) -> str:
+    r"""`text` without ANSI escape codes (sqlglot underlines the token a parse stopped at).
+
+    Example:
+        >>> strip_ansi("SELECT +* \x1b[4mFROM\x1b[0m")
+        'SELECT +* FROM'
+    """
+    return _ANSI.sub("", text)
+
+
 class FsqlError(Exception):
-    """The root of every error fsql raises on purpose."""
+    """The root of every error fsql raises on purpose; its text is plain, with no ANSI codes."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(scrub_secrets(message))
+        super().__init__(scrub_secrets(strip_ansi(message)))
 
     @property
     def message(self) -> str:
