@@ -89,6 +89,11 @@ class ExecutionError(FsqlError):
         super().__init__(f"{first}{where}{newline}{detail}")
 
 
+class MigrationError(ExecutionError):
+    """An online table cannot take the definition as it is (a changed key or type): it must be
+    rebuilt with --full-refresh. Nothing was written; the CLI exits 2, not 1."""
+
+
 class SelectionError(FsqlError):
     """A selection names nothing that exists."""
 

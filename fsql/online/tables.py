@@ -20,7 +20,7 @@ from typing import Any
 from sqlglot import exp
 
 from fsql.compile.latest import CREATED_TS_COLUMN, FEATURE_TS, MATERIALIZED_AT, ONLINE_RESERVED
-from fsql.errors import CompileError, ExecutionError
+from fsql.errors import CompileError, MigrationError
 from fsql.spec import FeatureView
 
 STATE_TABLE = "_fsql_state"
@@ -215,11 +215,11 @@ def missing_columns(table: OnlineTable, columns: dict[str, str], keys: tuple[str
     """The definition's columns the table lacks (new features); a changed key or type is an error.
 
     Raises:
-        ExecutionError: the table's keys or a column's type differ from the definition.
+        MigrationError: the table's keys or a column's type differ from the definition.
     """
     refresh = f"run `fsql build --full-refresh --select {table.name}` to rebuild the table"
     if keys != table.keys:
-        raise ExecutionError(
+        raise MigrationError(
             f"online table {table.schema}.{table.name}: its keys are ({', '.join(keys)}) but feature view "
             f"'{table.name}' is keyed by ({', '.join(table.keys)}): {refresh}",
             node=table.name,
@@ -229,7 +229,7 @@ def missing_columns(table: OnlineTable, columns: dict[str, str], keys: tuple[str
         if column not in columns:
             missing.append(column)
         elif columns[column] != expected:
-            raise ExecutionError(
+            raise MigrationError(
                 f"online table {table.schema}.{table.name}: column '{column}' is {columns[column]} but the "
                 f"definition says {expected}: {refresh}",
                 node=table.name,
