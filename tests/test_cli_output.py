@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,26 @@ def test_error_text_from_the_api_is_plain() -> None:
     with pytest.raises(CompileError) as raised:
         fsql.compile.spine_relation("SELECT +* FROM", "duckdb")
     assert "\x1b" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["build"], ["compile"], ["train"], ["validate"]], ids=lambda c: c[0] if c else "fsql"
+)
+def test_help_shows_flags_as_flags(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.stdout
+    assert "\x1b" not in result.stdout
+
+
+def test_help_flags_are_accepted_as_shown() -> None:
+    text = runner.invoke(app, ["build", "--help"]).stdout
+    assert re.search(r"--full-refresh\s{2,}", text)  # no value after the flag
+    assert "--full-feature-names / --short-feature-names" in runner.invoke(app, ["compile", "--help"]).stdout
+    assert "--debug" in runner.invoke(app, ["--help"]).stdout
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"fsql {fsql.__version__}\n"

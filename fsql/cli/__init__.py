@@ -6,7 +6,7 @@ from fsql.cli.main import app
 
 
 def main() -> None:
-    app()
+    app(prog_name="fsql")
 
 
 __all__ = ["app", "main"]

@@ -1,7 +1,7 @@
 """`fsql` commands. Each is thin: options -> `fsql.api.Project` -> rendering -> exit code.
 
-Exit codes: 0 success; 1 the command ran but something failed (a query); 2 it could not
-run (usage, configuration, definitions, unexpected errors).
+Exit codes (see `fsql.cli.context`): 0 success; 1 the command ran but something failed (a
+query, a node); 2 it could not run (usage, configuration, connection, definitions).
 """
 
 from __future__ import annotations
@@ -9,94 +9,38 @@ from __future__ import annotations
 import json
 import math
 import time
-import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import typer
-from sqlglot.errors import SqlglotError
 
 from fsql import console
-from fsql.api import Project, load_project
+from fsql.api import Project
 from fsql.build import ONLINE_HELP, BuildOptions, NodeResult
 from fsql.cli import options as opt
+from fsql.cli.context import handled, project_options
 from fsql.compile.spine import DEFAULT_SPINE_TABLE, DEFAULT_SPINE_TIMESTAMP
-from fsql.errors import DefinitionError, ExecutionError, FsqlError, ProjectError, scrub_secrets
+from fsql.errors import ProjectError
 from fsql.online.entities import parse_entity
-from fsql.yamlfile import load_plain_yaml
 
 app = typer.Typer(
     name="fsql",
-    help="Feature definitions in YAML, compiled into point-in-time correct SQL.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    # Plain help, as dbt's: typer's rich panels show every flag as taking a <bool> value.
+    rich_markup_mode=None,
 )
 
 
-@dataclass
-class GlobalOptions:
-    project_dir: Path
-    target: str | None
-    profiles_dir: Path | None
-    vars: str | None
-    debug: bool
-
-    def project(self) -> Project:
-        return load_project(
-            self.project_dir, target=self.target, vars=_parse_vars(self.vars), profiles_dir=self.profiles_dir
-        )
-
-
 @app.callback()
-def _global(
-    ctx: typer.Context,
-    project_dir: opt.ProjectDir = Path("."),
-    target: opt.TargetName = None,
-    profiles_dir: opt.ProfilesDir = None,
-    vars: opt.Vars = None,
-    debug: opt.Debug = False,
-) -> None:
-    ctx.obj = GlobalOptions(project_dir, target, profiles_dir, vars, debug)
+@project_options
+def _global(ctx: typer.Context, version: opt.Version = False) -> None:
+    """Feature definitions in YAML, compiled into point-in-time correct SQL.
 
-
-@contextmanager
-def handled(ctx: typer.Context) -> Iterator[None]:
-    """Turn fsql's errors into one red message and an exit code; tracebacks only with --debug."""
-    debug = ctx.obj.debug if isinstance(ctx.obj, GlobalOptions) else False
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except ExecutionError as exc:
-        _fail(exc, debug, code=1)
-    except (FsqlError, SqlglotError) as exc:
-        _fail(exc, debug, code=2)
-    except Exception as exc:  # an fsql bug: say so, keep the details behind --debug
-        _fail(exc, debug, code=2, prefix="unexpected error (rerun with --debug for a traceback): ")
-
-
-def _fail(exc: BaseException, debug: bool, *, code: int, prefix: str = "") -> None:
-    if debug:
-        console.err.print(scrub_secrets(traceback.format_exc()), markup=False)
-    console.error(scrub_secrets(f"{prefix}{exc}"))
-    raise typer.Exit(code)
-
-
-def _parse_vars(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = load_plain_yaml(text, shown=Path("--vars"))
-    except DefinitionError as exc:  # invalid YAML, an alias bomb or nesting too deep, at its column
-        raise ProjectError(str(exc)) from None
-    if not isinstance(value, dict):
-        raise ProjectError("--vars must be a YAML mapping, e.g. '{start_date: 2024-01-01}'")
-    return value
+    The project options (--project-dir, --target, --profiles-dir, --vars, --debug) go
+    before the command or after it: `fsql -t prod build` or `fsql build -t prod`.
+    """
 
 
 def _count(n: int, nouns: str) -> str:
@@ -120,6 +64,7 @@ def _split(text: str | None) -> list[str] | None:
 
 
 @app.command()
+@project_options
 def validate(ctx: typer.Context) -> None:
     """Parse and check every definition; exit 0, or 2 with the error."""
     with handled(ctx):
@@ -138,6 +83,7 @@ def validate(ctx: typer.Context) -> None:
 
 
 @app.command(name="compile")
+@project_options
 def compile_(
     ctx: typer.Context,
     service: opt.Service = None,
@@ -163,6 +109,7 @@ def compile_(
 
 
 @app.command()
+@project_options
 def train(
     ctx: typer.Context,
     spine: opt.SpineArg = None,
@@ -193,6 +140,7 @@ def train(
 
 
 @app.command(name="ls")
+@project_options
 def list_(ctx: typer.Context, output: opt.Output = "table") -> None:
     """List entities, sources, feature views, features and services."""
     with handled(ctx):
@@ -233,6 +181,7 @@ def _print_tables(described: dict[str, Any]) -> None:
 
 
 @app.command()
+@project_options
 def seed(ctx: typer.Context, scale: opt.Scale = 1.0, seed: opt.Seed = 42) -> None:
     """Generate the example project's data with its deterministic generator."""
     with handled(ctx):
@@ -244,6 +193,7 @@ def seed(ctx: typer.Context, scale: opt.Scale = 1.0, seed: opt.Seed = 42) -> Non
 
 
 @app.command()
+@project_options
 def build(
     ctx: typer.Context,
     select: opt.Select = None,
@@ -265,6 +215,7 @@ def build(
 
 
 @app.command()
+@project_options
 def materialize(
     ctx: typer.Context,
     start: opt.Start,
@@ -330,6 +281,7 @@ def _run_build(project: Project, options: BuildOptions) -> None:
 
 
 @app.command()
+@project_options
 def get(
     ctx: typer.Context,
     entity: opt.Entity,
