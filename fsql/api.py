@@ -34,6 +34,7 @@ from fsql.compile.strategy import strategy_for
 from fsql.definitions import load_definitions
 from fsql.engines import OfflineEngine, open_engine
 from fsql.errors import CompileError, ProjectError
+from fsql.graph import select_views
 from fsql.project import ProjectConfig, load_project_config
 from fsql.source_schema import check_source_columns
 from fsql.spec import Definitions
@@ -200,6 +201,13 @@ class Project:
             raise ProjectError(f"seed script {script} must define generate(project_dir, *, scale, seed)")
         result: dict[str, int] = module.generate(self.config.root, scale=scale, seed=seed)
         return result
+
+    def select_views(self, *, select: str | None = None, exclude: str | None = None) -> list[str]:
+        """The feature views a dbt-style selection picks, in definition order (see `fsql.graph`).
+
+        Returns [] when known names match no view; raises SelectionError for an unknown name.
+        """
+        return select_views(self.definitions, select=select, exclude=exclude)
 
     def build(self, options: BuildOptions, *, on_node: Callable[[NodeResult], None] | None = None) -> BuildResult:
         """Validate, compile, write artifacts and materialize the selected online views (`fsql build`)."""

@@ -231,9 +231,20 @@ def materialize(
         _run_build(ctx.obj.project(), options)
 
 
+def _nothing_to_do(options: BuildOptions) -> str:
+    if not options.select and not options.exclude:
+        return "nothing to do: the project defines no feature view"
+    selection = f"'{options.select}'" if options.select else "of every feature view"
+    minus = f" minus --exclude '{options.exclude}'" if options.exclude else ""
+    return f"nothing to do: the selection {selection}{minus} matches no feature view"
+
+
 def _run_build(project: Project, options: BuildOptions) -> None:
     from rich.table import Table
 
+    if not project.select_views(select=options.select, exclude=options.exclude):
+        console.warning(_nothing_to_do(options))  # dbt's way: a warning, exit 0, nothing run
+        return
     status = console.err.status("materializing ...")
     status.start()
 
