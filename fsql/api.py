@@ -33,6 +33,7 @@ from fsql.compile.spine import (
 from fsql.compile.strategy import strategy_for
 from fsql.definitions import load_definitions
 from fsql.engines import OfflineEngine, open_engine
+from fsql.engines.postgres import probe
 from fsql.errors import CompileError, ProjectError
 from fsql.graph import select_views
 from fsql.project import ProjectConfig, load_project_config
@@ -225,6 +226,8 @@ class Project:
                 f"target '{target.name}' has no online store: add `online: postgresql+psycopg://...` to it in "
                 f"profiles.yml"
             )
+        # A plain connection first: one clear error, not the pool's warning per attempt and its timeout.
+        probe(target.online_url, what=f"the online store of target '{target.name}'")
         return OnlineStore(
             target.online_url,
             schema=target.online_schema,

@@ -18,7 +18,8 @@ from fsql.compile.latest import compile_latest_rows
 from fsql.compile.request import OutputFeature, ViewRequest
 from fsql.compile.strategy import strategy_for
 from fsql.engines import open_engine
-from fsql.errors import FsqlError
+from fsql.engines.postgres import probe
+from fsql.errors import FsqlError, MigrationError
 from fsql.graph import select_views
 from fsql.online.materialize import MaterializeRequest, materialize_view
 from fsql.source_schema import check_view_source
@@ -44,6 +45,7 @@ class NodeResult:
     late_rows: int = 0
     watermark: datetime | None = None
     warnings: tuple[str, ...] = ()
+    could_not_run: bool = False  # e.g. its table needs --full-refresh: the CLI exits 2, not 1
 
     def as_json(self) -> dict[str, Any]:
         start, end = self.window or (None, None)
@@ -71,6 +73,10 @@ class BuildResult:
     def failed(self) -> bool:
         return any(node.status == "error" for node in self.nodes)
 
+    @property
+    def could_not_run(self) -> bool:
+        return any(node.could_not_run for node in self.nodes)
+
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -92,6 +98,8 @@ def build(
     _write_compiled(project, views)
     target = project.config.target
     result = BuildResult(online_configured=target.online_url is not None)
+    if target.online_url is not None:  # one error for a store that is down, not one per view
+        probe(target.online_url, what=f"the online store of target '{target.name}'")
     engine = open_engine(target, project.config.root) if result.online_configured else None
     try:
         if engine is not None and options.create_indexes:
@@ -130,7 +138,7 @@ def _run_node(project: Project, name: str, options: BuildOptions, engine: Any) -
         check_view_source(project.definitions, name, engine, file_root=project.config.root)
         done = materialize_view(request, engine, file_root=project.config.root)
     except FsqlError as exc:
-        return NodeResult(name, "error", str(exc))
+        return NodeResult(name, "error", str(exc), could_not_run=isinstance(exc, MigrationError))
     except Exception as exc:  # a database error: report it on the node, go on with the others
         return NodeResult(name, "error", f"{type(exc).__name__}: {str(exc).strip()}")
     message = "; ".join(

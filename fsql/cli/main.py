@@ -288,7 +288,7 @@ def _run_build(project: Project, options: BuildOptions) -> None:
         for node in result.nodes:
             if node.status == "error":
                 console.error(f"{node.view}: {node.message}")
-        raise typer.Exit(1)
+        raise typer.Exit(2 if result.could_not_run else 1)
 
 
 @app.command()

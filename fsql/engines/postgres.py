@@ -39,6 +39,30 @@ def connect(url: str, *, autocommit: bool = True) -> Any:
     return connection
 
 
+def probe(url: str, *, what: str) -> None:
+    """Connect once and close: an unreachable server is one clear error before any work starts.
+
+    Args:
+        url: the server's SQLAlchemy URL.
+        what: what the server is, for the message ("the online store of target 'prod'").
+
+    Raises:
+        ProjectError: the server cannot be reached or refuses the login.
+    """
+    import psycopg
+
+    info = conninfo(url)
+    timeout: dict[str, Any] = {} if "connect_timeout" in info else {"connect_timeout": 10}
+    try:
+        psycopg.connect(info, **timeout).close()
+    except psycopg.OperationalError as exc:
+        detail = " ".join(str(exc).split())
+        raise ProjectError(
+            f"cannot connect to {what} at {make_url(url).render_as_string()} ({detail}): start the server, "
+            f"or fix the URL in profiles.yml"
+        ) from None
+
+
 _ARROW_TO_POSTGRES = (
     (pa.types.is_int64, "BIGINT"),
     (pa.types.is_integer, "INTEGER"),
