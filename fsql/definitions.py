@@ -51,6 +51,35 @@ _SECTIONS = {
     "feature_services": "feature service",
 }
 _SOURCE_LOCATIONS = ("table", "path", "sql", "template")
+# The keys each kind of mapping accepts. fsql/schemas/definitions.schema.json lists the
+# same ones, for editors; tests/test_schemas.py keeps the two in step.
+SECTION_KEYS = tuple(_SECTIONS)
+ENTITY_KEYS = ("name", "join_keys", "description")
+JOIN_KEY_KEYS = ("name", "type", "description")
+SOURCE_KEYS = (
+    "name",
+    "description",
+    *_SOURCE_LOCATIONS,
+    "timestamp",
+    "created_timestamp",
+    "partition_column",
+    "columns",
+)
+FEATURE_VIEW_KEYS = (
+    "name",
+    "entities",
+    "entity",
+    "source",
+    "ttl",
+    "lateness",
+    "features",
+    "online",
+    "tags",
+    "owner",
+    "description",
+)
+FEATURE_KEYS = ("name", "type", "expr", "description")
+FEATURE_SERVICE_KEYS = ("name", "features", "full_feature_names", "description", "tags", "owner")
 _SOURCE_HELP = (
     "'table' (a table name), 'path' (a parquet or CSV file), 'sql' (a query) "
     "or 'template' (a Jinja SQL file under templates/)"
@@ -113,7 +142,7 @@ def _read_file(path: Path, root: Path, raw: dict[str, list[Mapping]]) -> None:
             f"e.g. 'feature_views:' followed by '- name: ...' items"
         )
     top = Mapping(document, path=shown, what="definition file", lines=tuple(text.splitlines()))
-    top.check_keys(_SECTIONS, noun="section")
+    top.check_keys(SECTION_KEYS, noun="section")
     for section, noun in _SECTIONS.items():
         raw[section].extend(top.mappings(section, noun, example="{name: ..., ...}"))
 
@@ -158,7 +187,7 @@ def _type(m: Mapping, key: str = "type", *, what: str | None = None) -> exp.DTyp
 
 
 def _entity(m: Mapping) -> Entity:
-    m.check_keys(("name", "join_keys", "description"))
+    m.check_keys(ENTITY_KEYS)
     name = _name(m)
     keys = m.mappings("join_keys", f"{m.what} join key", example="{name: customer_id, type: bigint}")
     if not keys:
@@ -167,7 +196,7 @@ def _entity(m: Mapping) -> Entity:
         )
     join_keys = []
     for key in keys:
-        key.check_keys(("name", "type", "description"))
+        key.check_keys(JOIN_KEY_KEYS)
         join_keys.append(Column(_name(key), _type(key)))
     return Entity(name, tuple(join_keys), m.get("description", str, ""), m.where())
 
@@ -212,9 +241,7 @@ class _SourceReader:
         return source_relation(source, self.config.dialect).sql(self.config.dialect)
 
     def _read(self, m: Mapping, name: str) -> Source:
-        m.check_keys(
-            ("name", "description", *_SOURCE_LOCATIONS, "timestamp", "created_timestamp", "partition_column", "columns")
-        )
+        m.check_keys(SOURCE_KEYS)
         kind_key = _location_key(m)
         location = m.required(kind_key, str)
         columns = _columns(m)
@@ -337,21 +364,7 @@ def _check_table_name(m: Mapping, table: str, dialect: str) -> None:
 
 
 def _feature_view(m: Mapping, definitions: Definitions) -> FeatureView:
-    m.check_keys(
-        (
-            "name",
-            "entities",
-            "entity",
-            "source",
-            "ttl",
-            "lateness",
-            "features",
-            "online",
-            "tags",
-            "owner",
-            "description",
-        )
-    )
+    m.check_keys(FEATURE_VIEW_KEYS)
     name = _name(m)
     if name == SPINE_ALIAS:
         raise m.error("name", f"'{name}' is reserved for the spine in the SQL fsql generates: rename the feature view")
@@ -496,7 +509,7 @@ def _features(m: Mapping) -> tuple[Feature, ...]:
 
 
 def _feature(m: Mapping) -> Feature:
-    m.check_keys(("name", "type", "expr", "description"))
+    m.check_keys(FEATURE_KEYS)
     name = _name(m)
     expression_key = "expr" if m.has("expr") else "name"
     return Feature(
@@ -518,7 +531,7 @@ def _reference(where: Where, what: str, name: str, known: dict[str, T], kind: st
 
 
 def _feature_service(m: Mapping, definitions: Definitions) -> FeatureService:
-    m.check_keys(("name", "features", "full_feature_names", "description", "tags", "owner"))
+    m.check_keys(FEATURE_SERVICE_KEYS)
     name = _name(m)
     items = m.string_items("features")
     if not items:

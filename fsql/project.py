@@ -23,6 +23,10 @@ from fsql.yamlfile import Mapping, Where, load_yaml, position_of, where_node
 PROJECT_FILE = "fsql_project.yml"
 PROFILES_FILE = "profiles.yml"
 DEFAULT_OFFLINE_URL = "duckdb:///:memory:"
+# The keys each file accepts; fsql/schemas/ lists the same ones (tests/test_schemas.py).
+PROJECT_KEYS = ("name", "profile", "definitions", "templates", "target-path", "dialect", "vars", "seed")
+PROFILE_KEYS = ("target", "outputs")
+TARGET_KEYS = ("offline", "online", "dialect", "online_schema")
 
 # SQLAlchemy backend name -> sqlglot dialect.
 DIALECT_BY_BACKEND = {
@@ -107,7 +111,7 @@ def _read_project(
     name = document.get("name") if isinstance(document, dict) else None
     what = f"project '{name}'" if isinstance(name, str) else "project"
     raw = Mapping(document, path=Path(PROJECT_FILE), what=what, example="{name: my_project, dialect: duckdb}")
-    raw.check_keys(("name", "profile", "definitions", "templates", "target-path", "dialect", "vars", "seed"))
+    raw.check_keys(PROJECT_KEYS)
     name = raw.required("name", str, hint="add 'name: my_project' (lowercase, no spaces)")
     merged_vars = dict(raw.get("vars", dict, {}))
     merged_vars.update(vars or {})
@@ -159,7 +163,7 @@ def _select_target(
     entry = Mapping(
         profiles.data[profile], path=shown, what=f"profile '{profile}'", where=profiles.where_value(profile)
     )
-    entry.check_keys(("target", "outputs"))
+    entry.check_keys(PROFILE_KEYS)
     outputs = Mapping(
         entry.required("outputs", dict, hint="add 'outputs:' with one entry per target, e.g. dev: {offline: ...}"),
         path=shown,
@@ -188,7 +192,7 @@ def _find_profiles(root: Path, profiles_dir: Path | str | None) -> Path | None:
 
 def _parse_target(name: str, outputs: Mapping, path: Path) -> Target:
     raw = Mapping(outputs.data[name], path=path, what=f"target '{name}'", where=outputs.where_value(name))
-    raw.check_keys(("offline", "online", "dialect", "online_schema"))
+    raw.check_keys(TARGET_KEYS)
     offline = _url(raw, "offline", f"remove the key to use {DEFAULT_OFFLINE_URL}") or DEFAULT_OFFLINE_URL
     online = _url(raw, "online", "remove the key for a target without an online store")
     if raw.get("dialect", str, ""):
