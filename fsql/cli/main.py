@@ -10,6 +10,7 @@ import json
 import math
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -190,6 +191,19 @@ def seed(ctx: typer.Context, scale: opt.Scale = 1.0, seed: opt.Seed = 42) -> Non
         for path, rows in written.items():
             console.info(f"wrote {path}: {rows:,} rows")
         console.info(f"seeded in {time.perf_counter() - started:.2f} s")
+
+
+@app.command()
+def init(ctx: typer.Context, name: opt.ProjectName = None) -> None:
+    """Create a new project in ./NAME that validates and trains at once."""
+    from fsql.scaffold import DEFAULT_NAME, SERVICE, SPINE, create_project
+
+    with handled(ctx):
+        name = name or DEFAULT_NAME
+        directory = create_project(Path.cwd(), name)
+        console.info(f"created project '{name}' in {directory}; next:")
+        for step in (f"cd {name}", "fsql validate", f"fsql train --service {SERVICE} --spine {SPINE}"):
+            console.info(f"  {step}")
 
 
 @app.command()
