@@ -69,6 +69,7 @@ class ProjectConfig:
     seed_script: Path | None
     target: Target
     targets: tuple[str, ...] = field(default=())
+    profiles_path: Path | None = None  # the profiles.yml read; None: none found, the default target
 
 
 def find_project_root(start: Path) -> Path:
@@ -176,7 +177,7 @@ def _select_target(
             f"profile '{profile}' has no target '{name}'.{did_you_mean(name, list(outputs.data))} "
             f"Targets: {', '.join(outputs.data)}."
         )
-    return {"target": _parse_target(name, outputs, shown), "targets": tuple(outputs.data)}
+    return {"target": _parse_target(name, outputs, shown), "targets": tuple(outputs.data), "profiles_path": path}
 
 
 def _find_profiles(root: Path, profiles_dir: Path | str | None) -> Path | None:

@@ -1,4 +1,4 @@
-"""`fsql init` scaffolds a project that validates and trains at once."""
+"""`fsql init` scaffolds a project that validates and trains at once; `fsql debug` checks one."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from online_helpers import online_url
 from ruamel.yaml import YAML
+from test_exit_codes import closed_port
 from typer.testing import CliRunner
 
 from fsql.cli import app
@@ -130,3 +131,50 @@ def test_the_walkthrough_from_init_to_a_lookup(
     assert json.loads(got.stdout) == [
         {"customer_id": 3, "orders_7d": 1, "spend_7d": 50.13, "avg_order_value": 50.13, "is_member": True}
     ]
+    checked = runner.invoke(app, ["debug", "-t", "online"])
+    assert checked.exit_code == 0, checked.output
+    assert f"online store    OK    Postgres at {online_url(postgres_dsn)}" in checked.stderr
+
+
+def test_debug_checks_each_part_on_its_own_line(scaffolded: Path) -> None:
+    result = runner.invoke(app, ["debug", "--project-dir", str(scaffolded)])
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[1].startswith("project file    OK    ") and lines[1].endswith("fsql_project.yml (project 'shop')")
+    assert lines[2].startswith("profile         OK    target 'dev' (duckdb) from ")
+    assert lines[3] == "offline engine  OK    duckdb: connected to duckdb:///:memory: and ran SELECT 1"
+    assert lines[4].startswith("online store    -     not configured: add `online: postgresql+psycopg://")
+    assert lines[5] == "all checks passed"
+
+
+def test_debug_without_a_project_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["debug", "--project-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "project file    FAIL  no fsql_project.yml in" in result.stderr
+    assert "profile         -     not checked" in result.stderr
+    assert "1 check of 4 failed" in result.stderr
+
+
+def test_debug_names_a_broken_project_file(scaffolded: Path) -> None:
+    (scaffolded / "fsql_project.yml").write_text("name: shop\nprofil: shop\n")
+    result = runner.invoke(app, ["debug", "--project-dir", str(scaffolded)])
+    assert result.exit_code == 2
+    assert "project file    FAIL  fsql_project.yml:2:1: project 'shop': unknown key 'profil'" in result.stderr
+
+
+def test_debug_names_a_missing_target(scaffolded: Path) -> None:
+    result = runner.invoke(app, ["debug", "--project-dir", str(scaffolded), "-t", "prod"])
+    assert result.exit_code == 2
+    assert "project file    OK" in result.stderr
+    assert "profile         FAIL  profiles.yml: profile 'shop' has no target 'prod'" in result.stderr
+
+
+def test_debug_of_an_unreachable_store_fails_without_the_password(scaffolded: Path) -> None:
+    profiles = scaffolded / "profiles.yml"
+    url = f"postgresql+psycopg://fsql:hunter2-secret@127.0.0.1:{closed_port()}/db"
+    profiles.write_text(profiles.read_text() + f"    down:\n      online: '{url}'\n")
+    result = runner.invoke(app, ["debug", "--project-dir", str(scaffolded), "-t", "down"])
+    assert result.exit_code == 2
+    assert "offline engine  OK" in result.stderr
+    assert "online store    FAIL  cannot connect to the online store of target 'down'" in result.stderr
+    assert "hunter2-secret" not in result.output

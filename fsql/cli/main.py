@@ -15,11 +15,11 @@ from typing import Any
 
 import typer
 
-from fsql import console
+from fsql import __version__, console
 from fsql.api import Project
 from fsql.build import ONLINE_HELP, BuildOptions, NodeResult
 from fsql.cli import options as opt
-from fsql.cli.context import handled, project_options
+from fsql.cli.context import handled, parse_vars, project_options
 from fsql.compile.spine import DEFAULT_SPINE_TABLE, DEFAULT_SPINE_TIMESTAMP
 from fsql.errors import ProjectError
 from fsql.online.entities import parse_entity
@@ -204,6 +204,30 @@ def init(ctx: typer.Context, name: opt.ProjectName = None) -> None:
         console.info(f"created project '{name}' in {directory}; next:")
         for step in (f"cd {name}", "fsql validate", f"fsql train --service {SERVICE} --spine {SPINE}"):
             console.info(f"  {step}")
+
+
+_CHECK_STATUS = {"ok": "OK", "fail": "FAIL", "skipped": "-", "absent": "-"}
+
+
+@app.command(name="debug")
+@project_options
+def debug_(ctx: typer.Context) -> None:
+    """Check the project file, the profile, the offline engine and the online store; exit 2 if one fails."""
+    from fsql.diagnose import run_checks
+
+    with handled(ctx):
+        options = ctx.obj
+        console.info(f"fsql {__version__}")
+        checks = run_checks(
+            options.project_dir, target=options.target, profiles_dir=options.profiles_dir, vars=parse_vars(options.vars)
+        )
+        for check in checks:
+            console.info(f"{check.name:<15} {_CHECK_STATUS[check.status]:<5} {check.detail}")
+        failed = sum(check.failed for check in checks)
+        if failed:
+            console.error(f"{_count(failed, 'check/checks')} of {len(checks)} failed")
+            raise typer.Exit(2)
+        console.info("all checks passed")
 
 
 @app.command()
