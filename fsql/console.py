@@ -30,4 +30,4 @@ def info(message: str) -> None:
 
 
 def _print(label: str, style: str, message: str) -> None:
-    err.print(Text(label, style=style) + Text(strip_ansi(message)), soft_wrap=True)
+    err.print(Text.assemble((label, style), strip_ansi(message)), soft_wrap=True)

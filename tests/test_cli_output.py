@@ -77,3 +77,18 @@ def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.stdout == f"fsql {fsql.__version__}\n"
+
+
+def test_on_a_terminal_only_the_label_is_styled(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from fsql import console
+
+    out = io.StringIO()
+    monkeypatch.setattr(console, "err", Console(file=out, force_terminal=True, color_system="standard"))
+    console.error("tags: [zone] [/x] near \x1b[4mFROM\x1b[0m")
+    text = out.getvalue()
+    assert text.startswith("\x1b[1;31mError: \x1b[0m")
+    assert text.endswith("tags: [zone] [/x] near FROM\n")
