@@ -124,7 +124,8 @@ def _match(definitions: Definitions, graph: Graph, item: str) -> set[str]:
         raise SelectionError(f"unknown selector method '{method}:' in '{item}'; use one of {', '.join(_METHODS)}")
     known = _known(definitions, method)
     if value not in known:
-        raise SelectionError(f"'{item}': {_UNKNOWN[method].format(value)}.{did_you_mean(value, known)}")
+        hint = did_you_mean(value, known) or (f" Known: {', '.join(sorted(known))}." if known else "")
+        raise SelectionError(f"'{item}': {_UNKNOWN[method].format(value)}.{hint}")
     seeds = _seeds(definitions, method, value)
     nodes = set(seeds)
     # A source or a service is not built: by itself it stands for its views.

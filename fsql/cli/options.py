@@ -61,7 +61,7 @@ Version = Annotated[
 ProjectName = Annotated[
     str | None,
     typer.Argument(
-        metavar="[NAME]",
+        metavar="NAME",
         help="The new project's name and directory (lowercase snake_case; default my_features).",
         show_default=False,
     ),
