@@ -124,7 +124,7 @@ def _match(definitions: Definitions, graph: Graph, item: str) -> set[str]:
         raise SelectionError(f"unknown selector method '{method}:' in '{item}'; use one of {', '.join(_METHODS)}")
     known = _known(definitions, method)
     if value not in known:
-        hint = did_you_mean(value, known) or (f" Known: {', '.join(sorted(known))}." if known else "")
+        hint = did_you_mean(value, known) or _listed(known)
         raise SelectionError(f"'{item}': {_UNKNOWN[method].format(value)}.{hint}")
     seeds = _seeds(definitions, method, value)
     nodes = set(seeds)
@@ -162,6 +162,11 @@ def _known(definitions: Definitions, method: str) -> set[str]:
         "tag": {t for v in definitions.feature_views.values() for t in v.tags},
         "entity": set(definitions.entities),
     }[method]
+
+
+def _listed(names: set[str], most: int = 12) -> str:
+    shown = sorted(names)[:most]
+    return f" Known: {', '.join(shown)}{', ...' if len(names) > most else ''}." if names else ""
 
 
 def _closure(nodes: Iterable[Node], edges: dict[Node, frozenset[Node]]) -> set[Node]:
