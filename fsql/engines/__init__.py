@@ -26,6 +26,10 @@ class OfflineEngine(Protocol):
     def result_columns(self, sql: str) -> tuple[str, ...]:
         """The output columns of a query (run with LIMIT 0 by the caller)."""
 
+    def result_types(self, sql: str) -> tuple[tuple[str, str], ...]:
+        """(name, type as the engine writes it) of each output column of a query, read without
+        running it where the engine can (LIMIT 0 by the caller otherwise)."""
+
     def query_arrow(
         self, sql: str, *, params: dict[str, Any] | None = None, sql_path: Path | None = None, node: str | None = None
     ) -> pa.Table:

@@ -78,6 +78,22 @@ def bigquery_schema(bigquery: Any, schema: pa.Schema) -> list[Any]:
     return fields
 
 
+# A schema's legacy type names -> standard SQL's (sqlglot reads INTEGER as a 32-bit INT).
+_STANDARD_TYPES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}
+
+
+def standard_type(field: Any) -> str:
+    """A schema field's type in standard SQL, e.g. INT64, or ARRAY<STRING> for a repeated STRING.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> standard_type(SimpleNamespace(field_type="INTEGER", mode="REPEATED"))
+        'ARRAY<INT64>'
+    """
+    kind = _STANDARD_TYPES.get(field.field_type, field.field_type)
+    return f"ARRAY<{kind}>" if field.mode == "REPEATED" else kind
+
+
 class BigQueryEngine:
     dialect = "bigquery"
 
@@ -133,6 +149,13 @@ class BigQueryEngine:
         if job.schema:
             return tuple(field.name for field in job.schema)
         return tuple(self.query_arrow(sql).column_names)  # an endpoint whose dry run has no schema
+
+    def result_types(self, sql: str) -> tuple[tuple[str, str], ...]:
+        """Types in standard SQL names (INT64, not INTEGER), from a dry run."""
+        config = self._job_config(dry_run=True, use_query_cache=False)
+        with self._failures():
+            job = self.client.query(sql, job_config=config)
+        return tuple((field.name, standard_type(field)) for field in job.schema or ())
 
     def query_arrow(
         self, sql: str, *, params: dict[str, Any] | None = None, sql_path: Path | None = None, node: str | None = None

@@ -43,6 +43,14 @@ class DuckDBEngine:
     def result_columns(self, sql: str) -> tuple[str, ...]:
         return tuple(self.query_arrow(sql).column_names)
 
+    def result_types(self, sql: str) -> tuple[tuple[str, str], ...]:
+        """Bound, not run: a parquet footer, a CSV sniff or a catalog lookup."""
+        try:
+            relation = self.connection.sql(sql)
+            return tuple(zip(relation.columns, map(str, relation.types), strict=True))
+        except self._duckdb.Error as exc:
+            raise ExecutionError(f"DuckDB failed: {exc}") from None
+
     def query_arrow(
         self, sql: str, *, params: dict[str, Any] | None = None, sql_path: Path | None = None, node: str | None = None
     ) -> pa.Table:

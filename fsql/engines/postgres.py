@@ -216,6 +216,12 @@ class PostgresEngine:
             self._run(cursor, sql)
             return tuple(column.name for column in cursor.description)
 
+    def result_types(self, sql: str) -> tuple[tuple[str, str], ...]:
+        """Types as Postgres names them (`int8`, `varchar(3)`, `timestamptz`), from the result's description."""
+        with self.connection.cursor() as cursor:
+            self._run(cursor, sql)
+            return tuple((column.name, column.type_display) for column in cursor.description)
+
     def query_arrow(
         self, sql: str, *, params: dict[str, Any] | None = None, sql_path: Path | None = None, node: str | None = None
     ) -> pa.Table:

@@ -104,6 +104,12 @@ class SparkEngine:
         with self._failures():
             return tuple(self.session.sql(sql).columns)  # analysed, not run
 
+    def result_types(self, sql: str) -> tuple[tuple[str, str], ...]:
+        """Types as Spark SQL writes them (`bigint`, `timestamp_ntz`), from the analysed plan."""
+        with self._failures():
+            schema = self.session.sql(sql).schema
+        return tuple((field.name, field.dataType.simpleString()) for field in schema.fields)
+
     def query_arrow(
         self, sql: str, *, params: dict[str, Any] | None = None, sql_path: Path | None = None, node: str | None = None
     ) -> pa.Table:
