@@ -37,7 +37,7 @@ from fsql.engines.postgres import probe
 from fsql.errors import CompileError, ProjectError
 from fsql.graph import select_views
 from fsql.project import ProjectConfig, load_project_config
-from fsql.source_schema import check_source_columns
+from fsql.source_schema import DataCheckReport, check_project_data, check_source_columns
 from fsql.spec import Definitions
 
 if TYPE_CHECKING:
@@ -54,23 +54,44 @@ def load_project(
     target: str | None = None,
     vars: dict[str, Any] | None = None,
     profiles_dir: str | Path | None = None,
+    data_checks: bool = True,
 ) -> Project:
-    """Load a project: its fsql_project.yml, the chosen target, and (lazily) its definitions."""
-    return Project(load_project_config(project_dir, target=target, vars=vars, profiles_dir=profiles_dir))
+    """Load a project: its fsql_project.yml, the chosen target, and (lazily) its definitions.
+
+    Args:
+        data_checks: check file and table sources against their data (see `Project.validate`);
+            False checks the definitions alone, e.g. in CI without the data (`--no-data-checks`).
+    """
+    config = load_project_config(project_dir, target=target, vars=vars, profiles_dir=profiles_dir)
+    return Project(config, data_checks=data_checks)
 
 
 class Project:
-    def __init__(self, config: ProjectConfig) -> None:
+    def __init__(self, config: ProjectConfig, *, data_checks: bool = True) -> None:
         self.config = config
+        self.data_checks = data_checks
+        # What the last check against the data covered (None: none ran).
+        self.data_report: DataCheckReport | None = None
 
     @cached_property
     def definitions(self) -> Definitions:
         """The checked definitions; reading them raises DefinitionError at the first mistake."""
         return load_definitions(self.config)
 
-    def validate(self) -> Definitions:
-        """Read and check every definition, and write target/manifest.json."""
+    def validate(self, *, data_checks: bool | None = None) -> Definitions:
+        """Read and check every definition, and write target/manifest.json.
+
+        With data checks (the project's setting by default), every file and table source is
+        also checked against its data on the target's offline engine: the file exists, the
+        table can be read, and every declared column is there with a compatible type (a
+        schema lookup per source, no scan). `self.data_report` says what was checked.
+
+        Raises:
+            DefinitionError: a definition is wrong, or does not fit its data.
+        """
         definitions = self.definitions
+        if self.data_checks if data_checks is None else data_checks:
+            self.data_report = check_project_data(definitions, self.config.target, root=self.config.root)
         artifacts.write_manifest(self.config.target_dir, self.config.name, definitions)
         return definitions
 
@@ -83,9 +104,15 @@ class Project:
         spine_timestamp: str = DEFAULT_SPINE_TIMESTAMP,
         dialect: str | None = None,
         full_feature_names: bool | None = None,
+        data_checks: bool | None = None,
     ) -> tuple[CompiledQuery, Path]:
-        """Compile a training query and write it to target/compiled/<dialect>/<name>.sql."""
-        dialect = dialect or self.config.target.dialect
+        """Compile a training query and write it to target/compiled/<dialect>/<name>.sql.
+
+        Compiled for the target's own dialect (the default), the sources the query reads
+        are checked against their data first, as `validate` does (unless data checks are off).
+        """
+        target = self.config.target
+        dialect = dialect or target.dialect
         relation = spine_relation(str(spine), dialect)
         compiled = compile_training_query(
             self.definitions,
@@ -95,6 +122,9 @@ class Project:
             features=features,
             full_feature_names=full_feature_names,
         )
+        if (self.data_checks if data_checks is None else data_checks) and dialect == target.dialect:
+            views = compiled.request.views
+            self.data_report = check_project_data(self.definitions, target, root=self.config.root, views=views)
         path = artifacts.write_sql(self.config.target_dir, "compiled", dialect, compiled.name, compiled.sql)
         return compiled, path
 
@@ -130,13 +160,14 @@ class Project:
                 file_root=self.config.root,
             )
             path = artifacts.write_sql(self.config.target_dir, "run", engine.dialect, compiled.name, compiled.sql)
-            check_source_columns(
-                compiled.request.views,
-                engine,
-                file_root=self.config.root,
-                dialect=self.definitions.dialect,
-                service=service,
-            )
+            if self.data_checks:
+                check_source_columns(
+                    compiled.request.views,
+                    engine,
+                    file_root=self.config.root,
+                    definitions=self.definitions,
+                    service=service,
+                )
             return engine.query_arrow(compiled.sql, sql_path=self._shown(path), node=compiled.name)
         finally:
             engine.close()

@@ -8,7 +8,8 @@ target/run_results.json; the compiled SQL to target/compiled/<dialect>/.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from fsql.engines.postgres import probe
 from fsql.errors import FsqlError, MigrationError
 from fsql.graph import select_views
 from fsql.online.materialize import MaterializeRequest, materialize_view
-from fsql.source_schema import check_view_source
+from fsql.source_schema import view_checker
 
 if TYPE_CHECKING:
     from fsql.api import Project
@@ -93,7 +94,7 @@ def build(
 ) -> BuildResult:
     """Validate, compile and write artifacts, then materialize the selected online views."""
     started = time.perf_counter()
-    definitions = project.validate()
+    definitions = project.validate(data_checks=False)  # each node checks its view's source against the data
     views = select_views(definitions, select=options.select, exclude=options.exclude)
     _write_compiled(project, views)
     target = project.config.target
@@ -104,11 +105,12 @@ def build(
     try:
         if engine is not None and options.create_indexes:
             _create_indexes(project, views, engine)
-        for name in views:
-            node = _run_node(project, name, options, engine)
-            result.nodes.append(node)
-            if on_node is not None:
-                on_node(node)
+        with _data_checks(project, engine) as check:
+            for name in views:
+                node = _run_node(project, name, options, engine, check)
+                result.nodes.append(node)
+                if on_node is not None:
+                    on_node(node)
     finally:
         if engine is not None:
             engine.close()
@@ -117,9 +119,25 @@ def build(
     return result
 
 
-def _run_node(project: Project, name: str, options: BuildOptions, engine: Any) -> NodeResult:
+@contextmanager
+def _data_checks(project: Project, engine: Any) -> Iterator[Callable[[str], None]]:
+    """What checks a view's source against the data before its node runs (nothing without data checks)."""
+    if not project.data_checks:
+        yield lambda name: None
+        return
+    with view_checker(project.definitions, project.config.target, root=project.config.root, engine=engine) as check:
+        yield check
+
+
+def _run_node(
+    project: Project, name: str, options: BuildOptions, engine: Any, check: Callable[[str], None]
+) -> NodeResult:
     view = project.definitions.feature_views[name]
     target = project.config.target
+    try:
+        check(name)  # views that are not materialized too: build checks what validate checks
+    except FsqlError as exc:
+        return NodeResult(name, "error", str(exc))
     if not view.online:
         return NodeResult(name, "skipped", "online: false")
     if engine is None or target.online_url is None:
@@ -135,7 +153,6 @@ def _run_node(project: Project, name: str, options: BuildOptions, engine: Any) -
         full_refresh=options.full_refresh,
     )
     try:
-        check_view_source(project.definitions, name, engine, file_root=project.config.root)
         done = materialize_view(request, engine, file_root=project.config.root)
     except FsqlError as exc:
         return NodeResult(name, "error", str(exc), could_not_run=isinstance(exc, MigrationError))
@@ -164,7 +181,7 @@ def _write_compiled(project: Project, views: list[str]) -> None:
         query = compile_latest_rows(project.definitions, name, dialect=dialect)
         artifacts.write_sql(project.config.target_dir, "compiled", dialect, f"materialize/{name}", query.sql)
     for service in project.definitions.feature_services:
-        project.compile(service=service, dialect=dialect)
+        project.compile(service=service, dialect=dialect, data_checks=False)
 
 
 def _create_indexes(project: Project, views: list[str], engine: Any) -> None:

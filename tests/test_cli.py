@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -17,10 +18,12 @@ def invoke(project: Path, *args: str):  # type: ignore[no-untyped-def]
     return runner.invoke(app, ["--project-dir", str(project), *args])
 
 
-def test_validate_reports_what_it_read(example_copy: Path) -> None:
+def test_validate_reports_what_it_read(example_copy: Path, seeded_example: Path) -> None:
+    shutil.copytree(seeded_example / "data", example_copy / "data")
     result = invoke(example_copy, "validate")
     assert result.exit_code == 0, result.output
     assert "OK: 3 entities, 7 sources, 6 feature views, 2 feature services" in result.stderr
+    assert "checked 5 file and table sources against the data on duckdb in " in result.stderr
     manifest = json.loads((example_copy / "target" / "manifest.json").read_text())
     assert manifest["metadata"]["fsql_schema_version"].endswith("/v1.json")
     assert set(manifest["feature_views"]) >= {"driver_hourly_stats", "rider_driver_affinity"}
@@ -45,7 +48,7 @@ def test_debug_shows_the_traceback(example_copy: Path) -> None:
 
 
 def test_compile_prints_sql_and_writes_it(example_copy: Path) -> None:
-    result = invoke(example_copy, "compile", "--service", "driver_quality")
+    result = invoke(example_copy, "compile", "--service", "driver_quality", "--no-data-checks")  # no data seeded
     assert result.exit_code == 0, result.output
     written = example_copy / "target" / "compiled" / "duckdb" / "driver_quality.sql"
     assert result.stdout == written.read_text()
@@ -54,7 +57,9 @@ def test_compile_prints_sql_and_writes_it(example_copy: Path) -> None:
 
 
 def test_compile_a_feature_list(example_copy: Path) -> None:
-    result = invoke(example_copy, "compile", "--features", "zone_demand:zone_pressure, driver_profile")
+    result = invoke(
+        example_copy, "compile", "--features", "zone_demand:zone_pressure, driver_profile", "--no-data-checks"
+    )
     assert result.exit_code == 0, result.output
     assert '"zone_pressure"' in result.stdout and '"vehicle_type"' in result.stdout
     assert '"zone_requests_15m"' not in result.stdout.split('FROM "spine"')[0].split('SELECT\n  "spine".*')[-1]
@@ -103,9 +108,15 @@ def test_train_spine_missing_a_key_is_a_clear_error(seeded_example: Path, tmp_pa
 
 
 def test_a_failing_query_exits_1_and_points_at_the_run_file(example_copy: Path, tmp_path: Path) -> None:
-    # No data was seeded: the query fails in DuckDB, after compiling.
+    # No data was seeded: checked against the data, the definitions fail at the source's line (exit 2) ...
     spine = "SELECT 1001 AS driver_id, TIMESTAMP '2024-03-20' AS event_timestamp"
-    result = invoke(example_copy, "train", "--features", "driver_profile", "--spine", spine)
+    checked = invoke(example_copy, "train", "--features", "driver_profile", "--spine", spine)
+    assert checked.exit_code == 2
+    assert (
+        "definitions/drivers.yml:" in checked.stderr and "reads file data/drivers.csv, which does not" in checked.stderr
+    )
+    # ... and unchecked, the query fails in DuckDB, after compiling.
+    result = invoke(example_copy, "train", "--features", "driver_profile", "--spine", spine, "--no-data-checks")
     assert result.exit_code == 1
     assert "DuckDB failed" in result.stderr
     assert "see target/run/duckdb/features_driver_profile.sql" in result.stderr

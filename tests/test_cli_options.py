@@ -20,7 +20,7 @@ def test_target_after_the_command(example_copy: Path) -> None:
 
 
 def test_build_with_short_target_and_project_dir_after_the_command(example_copy: Path) -> None:
-    result = runner.invoke(app, ["build", "-t", "dev", "--project-dir", str(example_copy)])
+    result = runner.invoke(app, ["build", "-t", "dev", "--project-dir", str(example_copy), "--no-data-checks"])
     assert result.exit_code == 0, result.output
     assert (example_copy / "target" / "run_results.json").is_file()
 
@@ -31,12 +31,12 @@ def test_build_with_short_target_and_project_dir_after_the_command(example_copy:
     ids=["after-wins", "after-wins-the-other-way", "after-alone"],
 )
 def test_a_value_after_the_command_wins(example_copy: Path, before: list[str], after: list[str], code: int) -> None:
-    result = runner.invoke(app, ["--project-dir", str(example_copy), *before, "validate", *after])
+    result = runner.invoke(app, ["--project-dir", str(example_copy), *before, "validate", *after, "--no-data-checks"])
     assert result.exit_code == code, result.output
 
 
 def test_the_command_line_before_the_command_beats_the_environment(example_copy: Path) -> None:
-    args = ["--project-dir", str(example_copy), "-t", "dev", "validate"]
+    args = ["--project-dir", str(example_copy), "-t", "dev", "validate", "--no-data-checks"]  # no data seeded
     result = runner.invoke(app, args, env={"FSQL_TARGET": "nope"})
     assert result.exit_code == 0, result.output
     assert runner.invoke(app, [*args[:2], "validate"], env={"FSQL_TARGET": "nope"}).exit_code == 2

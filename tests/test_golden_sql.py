@@ -44,7 +44,7 @@ def _case_id(case: tuple[str, str, dict]) -> str:
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
 def test_golden_sql(case: tuple[str, str, dict], update_golden: bool, tmp_path: Path) -> None:
     name, dialect, request = case
-    project = fsql.load_project(REPO)
+    project = fsql.load_project(REPO, data_checks=False)  # SQL text only: no data needed
     project.config = _with_target_dir(project.config, tmp_path)
     compiled, _ = project.compile(dialect=dialect, **request)
     path = GOLDEN / name / dialect / f"{compiled.name}.sql"
@@ -57,7 +57,7 @@ def test_golden_sql(case: tuple[str, str, dict], update_golden: bool, tmp_path: 
 
 
 def test_compiled_sql_is_written_under_target(tmp_path: Path) -> None:
-    project = fsql.load_project(REPO)
+    project = fsql.load_project(REPO, data_checks=False)  # SQL text only: no data needed
     project.config = _with_target_dir(project.config, tmp_path)
     compiled, path = project.compile(service="driver_quality")
     assert path == tmp_path / "compiled" / "duckdb" / "driver_quality.sql"
@@ -65,7 +65,7 @@ def test_compiled_sql_is_written_under_target(tmp_path: Path) -> None:
 
 
 def test_a_dialect_without_a_strategy_is_refused_by_name(tmp_path: Path) -> None:
-    project = fsql.load_project(REPO)
+    project = fsql.load_project(REPO, data_checks=False)  # SQL text only: no data needed
     project.config = _with_target_dir(project.config, tmp_path)
     with pytest.raises(CompileError, match=r"no point-in-time strategy for dialect 'oracle' yet; supported: "):
         project.compile(service="driver_quality", dialect="oracle")

@@ -131,7 +131,7 @@ def test_only_harmless_jinja_globals_remain(project: Path) -> None:
     (project / "definitions" / "globals.yml").write_text(
         "sources:\n  - {name: jinja_globals, template: globals.sql, timestamp: ts}\n", encoding="utf-8"
     )
-    fsql.load_project(project).validate()  # namespace, range, joiner and dict work
+    fsql.load_project(project, data_checks=False).validate()  # namespace, range, joiner and dict work
     (project / "templates" / "globals.sql").write_text("SELECT {{ lipsum() }} AS ts\n", encoding="utf-8")
     with pytest.raises(fsql.DefinitionError, match="'lipsum' is undefined"):
         fsql.load_project(project).validate()

@@ -198,3 +198,29 @@ def test_training_set_bounds_feature_scans_by_the_measured_spine_range(tmp_path:
     assert "MIN(" not in ran
     assert f"<= CAST('{T.isoformat(sep=' ')}+00:00' AS TIMESTAMP)" in ran
     assert f"CAST('{(T - 30 * HOUR).isoformat(sep=' ')}+00:00' AS TIMESTAMP) - INTERVAL 1 DAY" in ran
+
+
+# --- the definitions and the spine against the data -----------------------------------------------
+
+
+def spark_project(tmp_path: Path) -> Path:
+    from test_data_checks import write_project, write_stats
+
+    spark_session()  # the engine joins the active session
+    root = write_project(tmp_path / "p", offline="spark://local")
+    write_stats(root)
+    return root
+
+
+def test_a_source_column_holding_strings_is_refused_on_spark(tmp_path: Path) -> None:
+    from test_data_checks import SPINE, write_stats
+
+    from fsql.errors import DefinitionError
+
+    root = spark_project(tmp_path)
+    write_stats(root, trips=(pa.string(), "3"))
+    expected = "source 'stats' declares column 'trips' as bigint, but file data/stats.parquet holds string there."
+    with pytest.raises(DefinitionError, match=expected):
+        fsql.load_project(root).training_set(features=["driver_stats"], spine=SPINE)
+    with pytest.raises(DefinitionError, match=expected):
+        fsql.load_project(root).validate()  # through the active session's analyser

@@ -34,9 +34,13 @@ class GlobalOptions:
     vars: str | None
     debug: bool
 
-    def project(self) -> Project:
+    def project(self, *, no_data_checks: bool = False) -> Project:
         return load_project(
-            self.project_dir, target=self.target, vars=parse_vars(self.vars), profiles_dir=self.profiles_dir
+            self.project_dir,
+            target=self.target,
+            vars=parse_vars(self.vars),
+            profiles_dir=self.profiles_dir,
+            data_checks=not no_data_checks,
         )
 
 

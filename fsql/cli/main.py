@@ -66,10 +66,10 @@ def _split(text: str | None) -> list[str] | None:
 
 @app.command()
 @project_options
-def validate(ctx: typer.Context) -> None:
-    """Parse and check every definition; exit 0, or 2 with the error."""
+def validate(ctx: typer.Context, no_data_checks: opt.NoDataChecks = False) -> None:
+    """Parse and check every definition, and every file and table source against its data; exit 0, or 2."""
     with handled(ctx):
-        project = ctx.obj.project()
+        project = ctx.obj.project(no_data_checks=no_data_checks)
         definitions = project.validate()
         counts = ", ".join(
             _count(n, noun)
@@ -81,6 +81,20 @@ def validate(ctx: typer.Context) -> None:
             )
         )
         console.info(f"OK: {counts} in {project.config.root}")
+        _said_data_checks(project)
+
+
+def _said_data_checks(project: Project) -> None:
+    report = project.data_report
+    if report is None:
+        return
+    checked = _count(len(report.checked), "file or table source/file and table sources")
+    console.info(f"checked {checked} against the data on {report.engine} in {report.seconds:.2f} s")
+    by_reason: dict[str, list[str]] = {}
+    for source, reason in report.skipped.items():
+        by_reason.setdefault(reason, []).append(source)
+    for reason, sources in by_reason.items():
+        console.warning(f"not checked against the data: {', '.join(sources)}: {reason}")
 
 
 @app.command(name="compile")
@@ -93,10 +107,11 @@ def compile_(
     spine_timestamp: opt.SpineTimestamp = DEFAULT_SPINE_TIMESTAMP,
     dialect: opt.Dialect = None,
     full_feature_names: opt.FullFeatureNames = None,
+    no_data_checks: opt.NoDataChecks = False,
 ) -> None:
     """Print the point-in-time training SQL and write it under target/compiled/<dialect>/."""
     with handled(ctx):
-        project = ctx.obj.project()
+        project = ctx.obj.project(no_data_checks=no_data_checks)
         compiled, path = project.compile(
             service=service,
             features=_split(features),
@@ -119,12 +134,13 @@ def train(
     features: opt.Features = None,
     spine_timestamp: opt.SpineTimestamp = DEFAULT_SPINE_TIMESTAMP,
     full_feature_names: opt.FullFeatureNames = None,
+    no_data_checks: opt.NoDataChecks = False,
 ) -> None:
     """Build a training set on the target's offline engine and write it as parquet."""
     with handled(ctx):
         if not spine:
             raise ProjectError("fsql train needs --spine: a SELECT, a table name, or a .parquet/.csv path")
-        project = ctx.obj.project()
+        project = ctx.obj.project(no_data_checks=no_data_checks)
         started = time.perf_counter()
         out, table = project.write_training_set(
             out=out,
@@ -239,6 +255,7 @@ def build(
     full_refresh: opt.FullRefresh = False,
     end: opt.End = None,
     create_indexes: opt.CreateIndexes = False,
+    no_data_checks: opt.NoDataChecks = False,
 ) -> None:
     """Validate, compile, write target/ artifacts, and materialize online views into Postgres."""
     with handled(ctx):
@@ -249,7 +266,7 @@ def build(
             full_refresh=full_refresh,
             create_indexes=create_indexes,
         )
-        _run_build(ctx.obj.project(), options)
+        _run_build(ctx.obj.project(no_data_checks=no_data_checks), options)
 
 
 @app.command()
@@ -260,13 +277,14 @@ def materialize(
     end: opt.End = None,
     select: opt.Select = None,
     exclude: opt.Exclude = None,
+    no_data_checks: opt.NoDataChecks = False,
 ) -> None:
     """Materialize online views for an explicit window (start, end], whatever their watermark."""
     with handled(ctx):
         options = BuildOptions(
             end=_parse_time(end, "--end"), start=_parse_time(start, "--start"), select=select, exclude=exclude
         )
-        _run_build(ctx.obj.project(), options)
+        _run_build(ctx.obj.project(no_data_checks=no_data_checks), options)
 
 
 def _nothing_to_do(options: BuildOptions) -> str:

@@ -33,6 +33,14 @@ Vars = Annotated[
     typer.Option("--vars", metavar="YAML", help="YAML mapping of template vars, e.g. '{start: 2024-01-01}'."),
 ]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.", envvar="FSQL_DEBUG")]
+NoDataChecks = Annotated[
+    bool,
+    typer.Option(
+        "--no-data-checks",
+        help="Check the definitions alone, not against their files and tables (e.g. in CI without the data).",
+        envvar="FSQL_NO_DATA_CHECKS",
+    ),
+]
 
 # The options every project command accepts before the command and after it, as dbt does
 # (`fsql -t prod build` and `fsql build -t prod`): (parameter, option, default). A value
