@@ -190,19 +190,19 @@ class Project:
 
     def _spine(self, engine: OfflineEngine, spine: SpineInput, timestamp: str) -> Spine:
         if not isinstance(spine, str | Path):
-            table = _as_arrow(spine)
-            engine.register_arrow(_ARROW_SPINE_NAME, table)
-            relation = spine_relation(_ARROW_SPINE_NAME, engine.dialect)
-            columns = tuple(table.column_names)
-            return Spine(relation, timestamp, columns, self._bounds(engine, relation, timestamp, columns))
-        text = str(spine)
+            engine.register_arrow(_ARROW_SPINE_NAME, _as_arrow(spine))
+            text = _ARROW_SPINE_NAME
+        else:
+            text = str(spine)
         if text.lower().endswith(SPINE_FILE_SUFFIXES):
             if not Path(text).exists() and not (self.config.root / text).exists():
                 raise ProjectError(f"spine file '{text}' not found (looked in . and {self.config.root})")
             text = str(Path(text).resolve()) if Path(text).exists() else text
         relation = spine_relation(text, engine.dialect)
-        columns = engine.result_columns(columns_probe(relation, engine.dialect))
-        return Spine(relation, timestamp, columns, self._bounds(engine, relation, timestamp, columns))
+        found = engine.result_types(columns_probe(relation, engine.dialect))
+        names = tuple(name for name, _ in found)
+        bounds = self._bounds(engine, relation, timestamp, names)
+        return Spine(relation, timestamp, names, bounds, tuple(type_ for _, type_ in found))
 
     @staticmethod
     def _bounds(

@@ -1,8 +1,9 @@
-"""Definitions checked against their data: files exist, declared columns hold their types.
+"""Definitions checked against their data: files exist, declared columns hold their types, spine keys join safely.
 
 `fsql validate` (and compile, train, build) reads the schema of every file and table
 source on the target's offline engine (no scan) and refuses, at the source's file:line, a
-missing file, a missing column, or a type its declaration does not accept.
+missing file, a missing column, or a type its declaration does not accept; a training
+spine whose key is text against a number key is refused before the query runs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 
 import fsql
 from fsql.cli import app
-from fsql.errors import DefinitionError, ProjectError
+from fsql.errors import CompileError, DefinitionError, ProjectError
 
 T = datetime(2024, 3, 10, 12)
 DEFINITIONS = """
@@ -283,6 +284,47 @@ def test_an_unreachable_postgres_target_fails_and_says_how_to_skip(project: Path
         fsql.load_project(project).validate()
 
 
+# --- spine keys ---------------------------------------------------------------------------------------
+
+
+def spine_of(key: pa.Array, ts: pa.Array | None = None) -> pa.Table:
+    return pa.table(
+        {"driver_id": key, "event_timestamp": ts if ts is not None else pa.array([T] * len(key), pa.timestamp("us"))}
+    )
+
+
+def test_a_text_spine_key_against_a_bigint_key_is_refused(project: Path) -> None:
+    write_stats(project)
+    spine = spine_of(pa.array(["007", "7", " 7"]))
+    with pytest.raises(CompileError) as raised:
+        fsql.load_project(project).training_set(features=["driver_stats"], spine=spine)
+    # DuckDB used to match all three to driver 7, silently.
+    assert str(raised.value) == (
+        "the spine's column 'driver_id' is VARCHAR, but feature view 'driver_stats' joins it to its bigint join key "
+        "'driver_id': keys of different kinds do not join safely (text against numbers would match '007' to 7, or "
+        "one spine row to several). Cast it in the spine's SELECT, e.g. CAST(driver_id AS BIGINT) AS driver_id"
+    )
+    sql = "SELECT '007' AS driver_id, TIMESTAMP '2024-03-10 12:00' AS event_timestamp"
+    with pytest.raises(CompileError, match="the spine's column 'driver_id' is VARCHAR"):
+        fsql.load_project(project).training_set(features=["driver_stats"], spine=sql)
+
+
+@pytest.mark.parametrize("key", [pa.array([7], pa.int32()), pa.array([7], pa.uint16()), pa.array([7.0, None])], ids=str)
+def test_spine_keys_of_any_number_type_join_a_bigint_key(project: Path, key: pa.Array) -> None:
+    write_stats(project)
+    table = fsql.load_project(project).training_set(features=["driver_stats"], spine=spine_of(key))
+    assert {row["driver_id"]: row["trips"] for row in table.to_pylist()} == {**dict.fromkeys(key.to_pylist()), 7: 3}
+
+
+def test_a_spine_timestamp_that_is_text_is_refused(project: Path) -> None:
+    write_stats(project)
+    spine = spine_of(pa.array([7]), pa.array(["2024-03-10 12:00:00"]))
+    with pytest.raises(CompileError, match=r"the spine's timestamp column 'event_timestamp' is VARCHAR, not a time"):
+        fsql.load_project(project).training_set(features=["driver_stats"], spine=spine)
+    aware = spine_of(pa.array([7]), pa.array([T], pa.timestamp("us", tz="UTC")))
+    assert fsql.load_project(project).training_set(features=["driver_stats"], spine=aware).num_rows == 1
+
+
 # --- Postgres as the offline engine -------------------------------------------------------------------
 
 
@@ -319,6 +361,8 @@ def test_postgres_tables_are_checked_through_the_result_description(
     project.validate()  # int4 for bigint, real for double
     table = project.training_set(features=["driver_stats"], spine=SPINE)
     assert table.column("trips").to_pylist() == [3]
+    with pytest.raises(CompileError, match="the spine's column 'driver_id' is text, but feature view 'driver_stats'"):
+        project.training_set(features=["driver_stats"], spine=spine_of(pa.array(["7"])))
     with psycopg.connect(postgres_dsn, autocommit=True) as connection:
         connection.execute(f'DROP TABLE "{postgres_schema}".stats')
     with pytest.raises(DefinitionError) as raised:

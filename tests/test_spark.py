@@ -212,6 +212,22 @@ def spark_project(tmp_path: Path) -> Path:
     return root
 
 
+def test_a_text_spine_key_against_a_bigint_key_is_refused_not_fanned_out(tmp_path: Path) -> None:
+    from test_data_checks import T, spine_of
+
+    from fsql.errors import CompileError
+
+    project = fsql.load_project(spark_project(tmp_path))
+    # Spark used to cast both sides and return each of these rows three times.
+    with pytest.raises(CompileError, match="the spine's column 'driver_id' is string, but feature view 'driver_stats'"):
+        project.training_set(features=["driver_stats"], spine=spine_of(pa.array(["01", "1", " 1"])))
+    spine = spine_of(pa.array([7, 7, 8], pa.int32()))
+    table = project.training_set(features=["driver_stats"], spine=spine)
+    assert sorted((r["driver_id"], r["trips"]) for r in table.to_pylist()) == [(7, 3), (7, 3), (8, None)]
+    sql = f"SELECT CAST('7' AS INT) AS driver_id, TIMESTAMP '{T}' AS event_timestamp"
+    assert project.training_set(features=["driver_stats"], spine=sql).column("trips").to_pylist() == [3]
+
+
 def test_a_source_column_holding_strings_is_refused_on_spark(tmp_path: Path) -> None:
     from test_data_checks import SPINE, write_stats
 

@@ -16,7 +16,7 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 from fsql.compile.context import RESERVED_PREFIX, SPINE_ALIAS, CompileContext
 from fsql.compile.passes import run_passes
 from fsql.compile.request import FeatureRequest, resolve_features
-from fsql.compile.spine import DEFAULT_SPINE_TIMESTAMP, Spine, spine_relation
+from fsql.compile.spine import DEFAULT_SPINE_TIMESTAMP, Spine, check_spine_types, spine_relation
 from fsql.compile.strategy import strategy_for
 from fsql.errors import CompileError
 from fsql.spec import Definitions
@@ -64,6 +64,7 @@ def compile_training_query(
     """
     request = resolve_features(definitions, service=service, features=features, full_feature_names=full_feature_names)
     _check_spine(spine, request)
+    check_spine_types(spine, request.views, dialect)
     strategy = strategy_for(dialect)
     ctx = CompileContext(request, spine, dialect, definitions.dialect, strategy, file_root, definitions.sources)
     query = run_passes(ctx)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from fsql.column_types import cast_sql, declared_label, joins, read_type
 from fsql.errors import CompileError
+
+if TYPE_CHECKING:
+    from fsql.compile.request import ViewRequest
 
 DEFAULT_SPINE_TABLE = "spine"
 DEFAULT_SPINE_TIMESTAMP = "event_timestamp"
@@ -28,6 +34,8 @@ class Spine:
     # The spine's earliest and latest timestamp, when measured: strategies that bound the
     # feature scans with them then emit constants (BigQuery prunes partitions on constants only).
     bounds: tuple[datetime, datetime] | None = None
+    # The type of each of `columns` as the engine writes it, when probed (see check_spine_types).
+    types: tuple[str, ...] | None = None
 
 
 def spine_relation(text: str, dialect: str) -> exp.Expression:
@@ -78,3 +86,37 @@ def bounds_probe(relation: exp.Expression, timestamp: str, dialect: str) -> str:
     """A query for the earliest and latest timestamp of a spine."""
     ts = exp.column(timestamp, quoted=True)
     return exp.select(exp.Min(this=ts), exp.Max(this=ts.copy())).from_(relation.copy()).sql(dialect)
+
+
+def check_spine_types(spine: Spine, views: Sequence[ViewRequest], dialect: str) -> None:
+    """Refuse spine columns that do not compare safely with what they are joined to.
+
+    A join key must be of the entity key's kind (numbers of any width against a number
+    key, text against a text key, ...): against a bigint key, a text spine key is cast by
+    the engine, so DuckDB matches '007' to 7 and Spark repeats a spine row once for each of
+    '01', '1' and ' 1'. The timestamp must be a time (timestamp, timestamptz or date).
+    Types the engine names in ways sqlglot cannot read are left to the engine.
+
+    Raises:
+        CompileError: naming the spine column, both types, and the cast to write.
+    """
+    if spine.columns is None or spine.types is None:
+        return
+    found = dict(zip(spine.columns, spine.types, strict=True))
+    ts = found.get(spine.timestamp)
+    if ts is not None and not joins(exp.DType.TIMESTAMPTZ, read_type(ts, dialect)):
+        raise CompileError(
+            f"the spine's timestamp column '{spine.timestamp}' is {ts}, not a time: cast it in the spine's SELECT, "
+            f"e.g. {cast_sql(spine.timestamp, exp.DType.TIMESTAMPTZ, dialect)} (naive timestamps are read as UTC)"
+        )
+    for view in views:
+        for key in view.view.join_keys:
+            text = found.get(key.name)
+            if text is None or key.type is None or joins(key.type, read_type(text, dialect)):
+                continue
+            raise CompileError(
+                f"the spine's column '{key.name}' is {text}, but feature view '{view.view.name}' joins it to its "
+                f"{declared_label(key.type)} join key '{key.name}': keys of different kinds do not join safely "
+                f"(text against numbers would match '007' to 7, or one spine row to several). Cast it in the "
+                f"spine's SELECT, e.g. {cast_sql(key.name, key.type, dialect)}"
+            )
