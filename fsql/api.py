@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from fsql import artifacts
 from fsql.compile import CompiledQuery, Spine, compile_training_query, spine_relation
+from fsql.compile.paths import anchor_file_paths
 from fsql.compile.spine import (
     DEFAULT_SPINE_TABLE,
     DEFAULT_SPINE_TIMESTAMP,
@@ -198,7 +199,7 @@ class Project:
             if not Path(text).exists() and not (self.config.root / text).exists():
                 raise ProjectError(f"spine file '{text}' not found (looked in . and {self.config.root})")
             text = str(Path(text).resolve()) if Path(text).exists() else text
-        relation = spine_relation(text, engine.dialect)
+        relation = anchor_file_paths(spine_relation(text, engine.dialect), self.config.root)
         found = engine.result_types(columns_probe(relation, engine.dialect))
         names = tuple(name for name, _ in found)
         bounds = self._bounds(engine, relation, timestamp, names)

@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import sqlglot
 from pit_harness import ENGINES, PitCase, PitResult, SpineForm
@@ -73,7 +74,7 @@ def _split_request(request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def _skip_spine_files(spine_form: SpineForm) -> None:
     if spine_form == "parquet":
-        pytest.skip("a spine file is read by DuckDB only (fsql refuses it for other dialects, by design)")
+        pytest.skip("a spine file is read by engines that scan files (DuckDB, Spark); fsql refuses it here")
 
 
 # --- BigQuery, transpiled to DuckDB and executed -----------------------------------------
@@ -165,7 +166,6 @@ def spark_view(name: str, table: pa.Table) -> None:
 
 
 def run_spark(root: Path, case: PitCase, spine: pa.Table, spine_form: SpineForm, request: dict[str, Any]) -> PitResult:
-    _skip_spine_files(spine_form)
     prefix = f"pit{abs(hash(root)) % 10**8}_"  # temporary views are per session: keep cases apart
     for view in case.views:
         spark_view(prefix + view.source_name, view.table())
@@ -176,6 +176,9 @@ def run_spark(root: Path, case: PitCase, spine: pa.Table, spine_form: SpineForm,
     if spine_form == "sql":
         spark_view(prefix + "spine", spine)
         given = f"SELECT {', '.join(f'`{c}`' for c in spine.column_names)} FROM {prefix}spine"
+    elif spine_form == "parquet":
+        pq.write_table(spine, root / "spine.parquet")  # Spark scans a parquet spine as parquet.`path`
+        given = str(root / "spine.parquet")
     table = project.training_set(spine=given, spine_timestamp=spine_timestamp, **rest)
     sql = project.training_sql(spine="spine", spine_timestamp=spine_timestamp, **rest)
     return PitResult(table, sql)

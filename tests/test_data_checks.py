@@ -381,3 +381,13 @@ def test_a_file_source_on_postgres_is_checked_in_the_table_named_after_it(tmp_pa
         '"stats" (named after it), which cannot be read (Postgres failed: relation "stats" does not exist). '
         'Load the file into the table "stats"; to check the definitions without their data, pass --no-data-checks.'
     )
+
+
+def test_a_spine_file_is_read_where_the_engine_scans_its_format() -> None:
+    from fsql.compile.spine import spine_relation
+
+    assert spine_relation("/d/spine.parquet", "spark").sql("spark") == "parquet.`/d/spine.parquet`"
+    with pytest.raises(CompileError, match=r"a csv spine file \('s.csv'\): spark reads parquet spine files only"):
+        spine_relation("s.csv", "spark")
+    with pytest.raises(CompileError, match=r"a parquet spine file \('s.parquet'\): postgres cannot scan files"):
+        spine_relation("s.parquet", "postgres")

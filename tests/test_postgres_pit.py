@@ -31,7 +31,7 @@ ENGINE = "postgres"
 POSTGRES_SETTINGS = settings(prop.PROPERTY_SETTINGS, max_examples=40)
 
 globals().update(rule_tests(test_pit_rules))
-# A spine file is DuckDB's alone (fsql refuses it elsewhere): Postgres runs the other forms.
+# A spine file is read by engines that scan files (DuckDB, Spark), refused here: Postgres runs the other forms.
 test_spine_forms_give_the_same_result.pytestmark = [  # type: ignore[name-defined]  # noqa: F821
     pytest.mark.parametrize("spine_form", [f for f in test_pit_rules.SPINE_FORMS if f != "parquet"])
 ]

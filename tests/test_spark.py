@@ -228,6 +228,17 @@ def test_a_text_spine_key_against_a_bigint_key_is_refused_not_fanned_out(tmp_pat
     assert project.training_set(features=["driver_stats"], spine=sql).column("trips").to_pylist() == [3]
 
 
+def test_a_parquet_spine_file_works_on_spark(tmp_path: Path) -> None:
+    from test_data_checks import spine_of
+
+    root = spark_project(tmp_path)
+    pq.write_table(spine_of(pa.array([7, 8])), root / "spine.parquet")
+    project = fsql.load_project(root)
+    for path in ("spine.parquet", str(root / "spine.parquet")):  # relative to the project, or absolute
+        table = project.training_set(features=["driver_stats"], spine=path)
+        assert sorted((r["driver_id"], r["trips"]) for r in table.to_pylist()) == [(7, 3), (8, None)]
+
+
 def test_a_source_column_holding_strings_is_refused_on_spark(tmp_path: Path) -> None:
     from test_data_checks import SPINE, write_stats
 

@@ -47,13 +47,17 @@ def spine_relation(text: str, dialect: str) -> exp.Expression:
     """
     stripped = text.strip()
     if stripped.lower().endswith(SPINE_FILE_SUFFIXES):
-        if dialect != "duckdb":
-            raise CompileError(
-                f"a spine file ('{stripped}') can only be read by DuckDB; on {dialect}, give a table or a SELECT"
-            )
         path = exp.Literal.string(stripped)
-        parquet = stripped.lower().endswith((".parquet", ".pq"))
-        return exp.Table(this=exp.ReadParquet(expressions=[path]) if parquet else exp.ReadCSV(this=path))
+        file_format = "parquet" if stripped.lower().endswith((".parquet", ".pq")) else "csv"
+        from fsql.compile.strategy import readable_file_formats  # strategy -> context -> spine
+
+        readable = readable_file_formats(dialect)
+        if file_format not in readable:
+            formats = " or ".join(sorted(readable))
+            can = f"{dialect} reads {formats} spine files only" if readable else f"{dialect} cannot scan files"
+            raise CompileError(f"a {file_format} spine file ('{stripped}'): {can}; give a table or a SELECT")
+        scan = exp.ReadParquet(expressions=[path]) if file_format == "parquet" else exp.ReadCSV(this=path)
+        return exp.Table(this=scan)
     if _TABLE_NAME.match(stripped):
         return exp.to_table(stripped, dialect=dialect)
     try:
