@@ -165,14 +165,33 @@ def _suggest(word: str, names: list[str], label: str) -> str:
     return did_you_mean(word, names) or f" {label}: {', '.join(names)}."
 
 
-def _name(m: Mapping, key: str = "name") -> str:
+def _name(m: Mapping, key: str = "name", *, column: str | None = None) -> str:
+    """A lowercase snake_case name. `column` ("key", "feature"): the name is also a column's, so
+    the message suggests no other name (it could be another column of the same source)."""
     value = m.required(key, str, hint=_NAME_HINT)
     if not NAME_PATTERN.match(value):
+        if column:
+            raise m.error(key, _column_name_help(value, column))
         fixed = re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_")
         plain = re.fullmatch(r"[A-Za-z0-9_ .-]+", value) and NAME_PATTERN.match(fixed)
         example = f", e.g. '{fixed}'" if plain else ""
         raise m.error(key, f"'{value}' is not a valid name: {NAME_HELP}{example}")
     return value
+
+
+def _column_name_help(value: str, column: str) -> str:
+    quoted = exp.to_identifier(value, quoted=True).sql()
+    fix = (
+        f"name the feature in snake_case and read the column in its expr: `{{name: <snake_case_name>, type: ..., "
+        f"expr: '{quoted}'}}`"
+        if column == "feature"
+        else f"alias it in a SQL source, `sql: SELECT {quoted} AS <snake_case_name>, ... FROM ...`, name the key "
+        f"<snake_case_name>, and alias the spine's column to it too"
+    )
+    return (
+        f"'{value}' is not a valid name: names are lowercase snake_case ({NAME_HELP}), and fsql does not change "
+        f"their case or spelling for you. To read a column named {quoted}, {fix}"
+    )
 
 
 def _type(m: Mapping, key: str = "type", *, what: str | None = None) -> exp.DType:
@@ -197,7 +216,7 @@ def _entity(m: Mapping) -> Entity:
     join_keys = []
     for key in keys:
         key.check_keys(JOIN_KEY_KEYS)
-        join_keys.append(Column(_name(key), _type(key)))
+        join_keys.append(Column(_name(key, column="key"), _type(key)))
     return Entity(name, tuple(join_keys), m.get("description", str, ""), m.where())
 
 
@@ -510,7 +529,7 @@ def _features(m: Mapping) -> tuple[Feature, ...]:
 
 def _feature(m: Mapping) -> Feature:
     m.check_keys(FEATURE_KEYS)
-    name = _name(m)
+    name = _name(m, column=None if m.has("expr") else "feature")
     expression_key = "expr" if m.has("expr") else "name"
     return Feature(
         name=name,
