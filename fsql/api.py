@@ -250,18 +250,20 @@ class Project:
 
     def online_store(self, *, max_connections: int = 4) -> OnlineStore:
         """A pooled reader of the target's online tables; close it (or use `with`) when done."""
+        from fsql.online.embedded import online_url
         from fsql.online.lookup import OnlineStore
 
         target = self.config.target
-        if target.online_url is None:
+        url = online_url(self.config)
+        if url is None:
             raise ProjectError(
-                f"target '{target.name}' has no online store: add `online: postgresql+psycopg://...` to it in "
-                f"profiles.yml"
+                f"target '{target.name}' has no online store: add `online: embedded` (a private Postgres under "
+                f"target/) or `online: postgresql+psycopg://...` to it in profiles.yml"
             )
         # A plain connection first: one clear error, not the pool's warning per attempt and its timeout.
-        probe(target.online_url, what=f"the online store of target '{target.name}'")
+        probe(url, what=f"the online store of target '{target.name}'")
         return OnlineStore(
-            target.online_url,
+            url,
             schema=target.online_schema,
             definitions=self.definitions,
             max_connections=max_connections,

@@ -22,6 +22,7 @@ from fsql.engines import open_engine
 from fsql.engines.postgres import probe
 from fsql.errors import FsqlError, MigrationError
 from fsql.graph import select_views
+from fsql.online.embedded import online_url
 from fsql.online.materialize import MaterializeRequest, materialize_view
 from fsql.source_schema import view_checker
 
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
     from fsql.api import Project
 
 ONLINE_HELP = (
-    "no online store is configured for target '{target}': add `online: postgresql+psycopg://user@host:5432/db` "
-    "to it in profiles.yml (or pick one that has it, e.g. `-t local_pg`) to materialize online views"
+    "no online store is configured for target '{target}': add `online: embedded` (a private Postgres under "
+    "target/) or `online: postgresql+psycopg://user@host:5432/db` to it in profiles.yml to materialize online views"
 )
 
 
@@ -98,16 +99,17 @@ def build(
     views = select_views(definitions, select=options.select, exclude=options.exclude)
     _write_compiled(project, views)
     target = project.config.target
-    result = BuildResult(online_configured=target.online_url is not None)
-    if target.online_url is not None:  # one error for a store that is down, not one per view
-        probe(target.online_url, what=f"the online store of target '{target.name}'")
-    engine = open_engine(target, project.config.root) if result.online_configured else None
+    result = BuildResult(online_configured=target.has_online_store)
+    url = online_url(project.config) if result.online_configured else None
+    if url is not None:  # one error for a store that is down, not one per view
+        probe(url, what=f"the online store of target '{target.name}'")
+    engine = open_engine(target, project.config.root) if url is not None else None
     try:
         if engine is not None and options.create_indexes:
             _create_indexes(project, views, engine)
         with _data_checks(project, engine) as check:
             for name in views:
-                node = _run_node(project, name, options, engine, check)
+                node = _run_node(project, name, options, engine, url, check)
                 result.nodes.append(node)
                 if on_node is not None:
                     on_node(node)
@@ -130,7 +132,7 @@ def _data_checks(project: Project, engine: Any) -> Iterator[Callable[[str], None
 
 
 def _run_node(
-    project: Project, name: str, options: BuildOptions, engine: Any, check: Callable[[str], None]
+    project: Project, name: str, options: BuildOptions, engine: Any, url: str | None, check: Callable[[str], None]
 ) -> NodeResult:
     view = project.definitions.feature_views[name]
     target = project.config.target
@@ -140,12 +142,12 @@ def _run_node(
         return NodeResult(name, "error", str(exc))
     if not view.online:
         return NodeResult(name, "skipped", "online: false")
-    if engine is None or target.online_url is None:
+    if engine is None or url is None:
         return NodeResult(name, "skipped", f"no online store configured for target '{target.name}'")
     request = MaterializeRequest(
         definitions=project.definitions,
         view=name,
-        online_url=target.online_url,
+        online_url=url,
         schema=target.online_schema,
         end=options.end,
         start=options.start,

@@ -80,8 +80,10 @@ def _offline(config: ProjectConfig) -> Check:
 
 
 def _online(config: ProjectConfig) -> Check:
+    from fsql.online.embedded import online_url
+
     target = config.target
-    if target.online_url is None:
+    if not target.has_online_store:
         return Check(
             "online store",
             "absent",
@@ -89,10 +91,13 @@ def _online(config: ProjectConfig) -> Check:
             f"in profiles.yml to materialize views and serve lookups",
         )
     try:
-        probe(target.online_url, what=f"the online store of target '{target.name}'")
+        url = online_url(config)
+        assert url is not None
+        probe(url, what=f"the online store of target '{target.name}'")
     except FsqlError as exc:
         return _failed("online store", exc)
-    return Check("online store", "ok", f"Postgres at {_masked(target.online_url)}, schema {target.online_schema}")
+    where = "embedded Postgres under target/postgres" if target.online_embedded else f"Postgres at {_masked(url)}"
+    return Check("online store", "ok", f"{where}, schema {target.online_schema}")
 
 
 def _failed(name: str, exc: Exception) -> Check:

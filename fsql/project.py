@@ -27,6 +27,7 @@ DEFAULT_OFFLINE_URL = "duckdb:///:memory:"
 PROJECT_KEYS = ("name", "profile", "definitions", "templates", "target-path", "dialect", "vars", "seed")
 PROFILE_KEYS = ("target", "outputs")
 TARGET_KEYS = ("offline", "online", "dialect", "online_schema")
+EMBEDDED_ONLINE = "embedded"  # `online: embedded`: a private Postgres with its data under target/
 
 # SQLAlchemy backend name -> sqlglot dialect.
 DIALECT_BY_BACKEND = {
@@ -43,13 +44,22 @@ DIALECT_BY_BACKEND = {
 
 @dataclass(frozen=True, repr=False)
 class Target:
-    """A target of profiles.yml; its URLs hold any password, which its repr (and str) hide."""
+    """A target of profiles.yml; its URLs hold any password, which its repr (and str) hide.
+
+    `online_url` is a connection URL or None: an embedded online store (`online: embedded`)
+    has no URL until its server runs: ask `fsql.online.embedded.online_url(config)`.
+    """
 
     name: str
     offline_url: str
     dialect: str
     online_url: str | None = None
     online_schema: str = "fsql_online"
+    online_embedded: bool = False
+
+    @property
+    def has_online_store(self) -> bool:
+        return self.online_url is not None or self.online_embedded
 
     def __repr__(self) -> str:
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -195,12 +205,13 @@ def _parse_target(name: str, outputs: Mapping, path: Path) -> Target:
     raw = Mapping(outputs.data[name], path=path, what=f"target '{name}'", where=outputs.where_value(name))
     raw.check_keys(TARGET_KEYS)
     offline = _url(raw, "offline", f"remove the key to use {DEFAULT_OFFLINE_URL}") or DEFAULT_OFFLINE_URL
-    online = _url(raw, "online", "remove the key for a target without an online store")
+    embedded = raw.has("online") and raw.data["online"] == EMBEDDED_ONLINE
+    online = None if embedded else _url(raw, "online", "remove the key for a target without an online store")
     if raw.get("dialect", str, ""):
         dialect = _dialect(raw, "")
     else:
         dialect = dialect_from_url(offline, raw.where_value("offline"), what=raw.what)
-    return Target(name, offline, dialect, online, raw.get("online_schema", str, "fsql_online"))
+    return Target(name, offline, dialect, online, raw.get("online_schema", str, "fsql_online"), embedded)
 
 
 def _url(raw: Mapping, key: str, without: str) -> str | None:

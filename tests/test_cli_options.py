@@ -20,7 +20,7 @@ def test_target_after_the_command(example_copy: Path) -> None:
 
 
 def test_build_with_short_target_and_project_dir_after_the_command(example_copy: Path) -> None:
-    result = runner.invoke(app, ["build", "-t", "dev", "--project-dir", str(example_copy), "--no-data-checks"])
+    result = runner.invoke(app, ["build", "-t", "file", "--project-dir", str(example_copy), "--no-data-checks"])
     assert result.exit_code == 0, result.output
     assert (example_copy / "target" / "run_results.json").is_file()
 
