@@ -66,6 +66,56 @@ class Source:
         return next((c for c in self.columns if c.name == name), None)
 
 
+class AggregateFunction(enum.Enum):
+    """The functions an aggregation may apply over the rows of a window (DESIGN.md, "Windowed aggregates")."""
+
+    COUNT = "count"
+    SUM = "sum"
+    AVG = "avg"
+    MIN = "min"
+    MAX = "max"
+    STDDEV = "stddev"
+    COUNT_DISTINCT = "count_distinct"
+    LAST = "last"
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """`function(expression) FILTER (filter)` over each window of source rows: one feature per window.
+
+    The window of spine time t is `[t - w, t)`, both ends snapped to `floor(t, granularity)`
+    when the view has one. Its features are named `<name>_<window as written>`.
+    """
+
+    name: str
+    function: AggregateFunction
+    # SQL over the source's columns, in the project's dialect; None counts rows.
+    expression: str | None
+    # A row-level SQL predicate over the source's columns; None keeps every row.
+    filter: str | None
+    windows: tuple[Duration, ...]
+    # The type of `expression` (cast to it when the source's type differs); None for a row count.
+    input_type: exp.DType | None
+    description: str = ""
+    where: Where = field(default=_NOWHERE, compare=False)
+    # Where `expr` and `filter` are written, for file:line:col errors.
+    expression_where: Where | None = field(default=None, compare=False)
+    filter_where: Where | None = field(default=None, compare=False)
+    # `expr` was not written but `name` names a column: the expression is that column, quoted.
+    is_column: bool = False
+
+    def feature_name(self, window: Duration) -> str:
+        return f"{self.name}_{window}"
+
+
+@dataclass(frozen=True)
+class AggregateWindow:
+    """Which aggregation and window an aggregate feature is."""
+
+    aggregation: Aggregation
+    window: Duration
+
+
 @dataclass(frozen=True)
 class Feature:
     name: str
@@ -76,6 +126,9 @@ class Feature:
     # No `expr` was written: the feature is its source column of the same name, read as a
     # quoted column, never parsed (a column may be called `from`, `select` or `true`).
     is_column: bool = False
+    # An aggregate feature (one window of one aggregation); None for a latest-value feature,
+    # whose value is `expression` on the latest source row at or before the spine time.
+    aggregate: AggregateWindow | None = None
 
 
 @dataclass(frozen=True)
@@ -93,9 +146,18 @@ class FeatureView:
     owner: str = ""
     description: str = ""
     where: Where = field(default=_NOWHERE, compare=False)
+    # An aggregate view declares aggregations instead of latest-value features; `features`
+    # then holds one aggregate feature per (aggregation, window), in the order written.
+    aggregations: tuple[Aggregation, ...] = ()
+    # Both ends of every window snap to a multiple of it (counted from 1970-01-01T00:00Z).
+    granularity: Duration | None = None
 
     def feature(self, name: str) -> Feature | None:
         return next((f for f in self.features if f.name == name), None)
+
+    @property
+    def is_aggregate(self) -> bool:
+        return bool(self.aggregations)
 
 
 @dataclass(frozen=True)
