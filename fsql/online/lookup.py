@@ -22,6 +22,7 @@ from fsql.datatypes import out_of_range, type_label
 from fsql.engines.postgres import conninfo
 from fsql.errors import CompileError, ProjectError
 from fsql.online.tables import table_ref
+from fsql.online.tile_lookup import as_of_column, join_aggregate_view
 from fsql.spec import Column, Definitions
 
 _REQUEST = "request"
@@ -103,7 +104,7 @@ class OnlineStore:
             rows = cursor.fetchall()
         names = request.output_names
         return [
-            {**{k.name: entity[k.name] for k in keys}, **dict(zip(names, row, strict=True))}
+            {**{k.name: entity[k.name] for k in keys}, **dict(zip(names, row[: len(names)], strict=True))}
             for entity, row in zip(entity_rows, rows, strict=True)
         ]
 
@@ -201,6 +202,9 @@ def lookup_sql(request: FeatureRequest, schema: str, keys: tuple[Column, ...]) -
     query = exp.select().from_(unnest)
     now = exp.cast(exp.Placeholder(this="now"), "TIMESTAMPTZ")
     for view in request.views:
+        if view.view.is_aggregate:
+            query = join_aggregate_view(query, view, schema, exp.to_identifier(_REQUEST, quoted=True), now)
+            continue
         alias = view.view.name
         on = exp.and_(
             *(exp.EQ(this=_col(k.name, alias), expression=_col(k.name, _REQUEST)) for k in view.view.join_keys)
@@ -219,6 +223,8 @@ def lookup_sql(request: FeatureRequest, schema: str, keys: tuple[Column, ...]) -
             if fresh is not None:
                 value = exp.Case(ifs=[exp.If(this=fresh.copy(), true=value)])
             query = query.select(exp.alias_(value, output.output_name, quoted=True))
+    # After every feature: each aggregate view's as_of, the time its values are for.
+    query = query.select(*(as_of_column(v.view) for v in request.views if v.view.is_aggregate))
     query = query.order_by(_col(_ORDINAL, _REQUEST))
     return query.sql("postgres", unsupported_level=ErrorLevel.RAISE)
 

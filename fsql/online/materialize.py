@@ -113,11 +113,17 @@ def materialize_view(
     before_commit: Callable[[], None] | None = None,
     after_load: Callable[[], None] | None = None,
 ) -> MaterializeResult:
-    """Materialize one online view.
+    """Materialize one online view (an aggregate view's tiles: `fsql.online.materialize_tiles`).
 
     `after_load` runs once the rows are in, before any swap; `before_commit` after the
     writes and the state, just before commit (tests hold or fail the run there).
     """
+    if request.definitions.feature_views[request.view].is_aggregate:
+        from fsql.online.materialize_tiles import materialize_tiles
+
+        return materialize_tiles(
+            request, offline, file_root=file_root, before_commit=before_commit, after_load=after_load
+        )
     started = time.perf_counter()
     table = OnlineTable(request.schema, request.definitions.feature_views[request.view])
     _ensure_schema(request)

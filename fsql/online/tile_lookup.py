@@ -1,0 +1,160 @@
+"""Aggregate features at lookup time: windows finished from the tiles, in the service's one statement.
+
+For an aggregate view the lookup joins, to each requested entity,
+- `as_of = floor(min(now, T), g)`, T being the view's watermark in `_fsql_state` (NULL
+  before its first build); and
+- one LATERAL aggregate over the entity's tiles with `as_of - longest window <= bucket <
+  as_of` (a range scan of the primary key), where each window w merges the states of the
+  tiles from `as_of - w` on and finishes them (count 0 and the others NULL for no tiles),
+which is the offline value for a spine row at `as_of` (DESIGN.md, "Windowed aggregates").
+`lookup.py` composes this into the statement of the whole request.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from fsql.compile.request import ViewRequest
+from fsql.compile.tiles import BUCKET, TILE_STATES, TileState, state_column, state_type
+from fsql.durations import Duration
+from fsql.online.tables import STATE_TABLE, table_ref
+from fsql.spec import AggregateFunction, Aggregation, FeatureView
+
+AS_OF = "as_of"
+_TILE = "_fsql_tile"
+
+
+def as_of_alias(view: FeatureView) -> str:
+    return f"_fsql_as_of__{view.name}"
+
+
+def join_aggregate_view(
+    query: exp.Select, view: ViewRequest, schema: str, keys_of: exp.Identifier, now: exp.Expr
+) -> exp.Select:
+    """Join one aggregate view to the requested keys (`keys_of`): its as_of, then its windows' values."""
+    definition = view.view
+    assert definition.granularity is not None, "online aggregate views have a granularity"
+    as_of_table = as_of_alias(definition)
+    as_of = exp.Column(this=_ident(AS_OF), table=_ident(as_of_table))
+    query = query.join(
+        _as_of_query(definition, schema, now).subquery(_ident(as_of_table)), on=exp.true(), join_type="LEFT"
+    )
+    values = _window_values(view, schema, keys_of, as_of)
+    lateral = exp.Lateral(this=values.subquery(), alias=exp.TableAlias(this=_ident(definition.name)))
+    query = query.join(lateral, on=exp.true(), join_type="LEFT")
+    built = exp.Not(this=exp.Is(this=as_of.copy(), expression=exp.Null()))
+    for output in view.features:
+        value = exp.Column(this=_ident(output.feature.name), table=_ident(definition.name))
+        query = query.select(
+            exp.alias_(exp.Case(ifs=[exp.If(this=built.copy(), true=value)]), output.output_name, quoted=True)
+        )
+    return query
+
+
+def as_of_column(view: FeatureView) -> exp.Expr:
+    """The as_of of a joined aggregate view, as a projection named after it."""
+    return exp.alias_(exp.Column(this=_ident(AS_OF), table=_ident(as_of_alias(view))), as_of_alias(view), quoted=True)
+
+
+def _as_of_query(view: FeatureView, schema: str, now: exp.Expr) -> exp.Select:
+    assert view.granularity is not None
+    watermark = exp.column("watermark", quoted=True)
+    earlier = exp.Least(this=now.copy(), expressions=[watermark])
+    return (
+        exp.select(exp.alias_(floor_instant(earlier, view.granularity.seconds), AS_OF, quoted=True))
+        .from_(table_ref(schema, STATE_TABLE))
+        .where(exp.EQ(this=exp.column("view", quoted=True), expression=exp.Literal.string(view.name)))
+    )
+
+
+def floor_instant(moment: exp.Expr, seconds: int) -> exp.Expr:
+    """`floor(moment, g)` in Postgres, exact to the microsecond (epoch as numeric, not double)."""
+    epoch = exp.cast(exp.Extract(this=exp.var("EPOCH"), expression=moment), "NUMERIC")
+    step = exp.Literal.number(seconds)
+    floored = exp.Mul(this=exp.Floor(this=exp.Div(this=epoch, expression=step)), expression=step.copy())
+    return exp.func("TO_TIMESTAMP", floored)
+
+
+def _window_values(view: ViewRequest, schema: str, keys_of: exp.Identifier, as_of: exp.Column) -> exp.Select:
+    definition = view.view
+    longest = max((w for a in definition.aggregations for w in a.windows), key=lambda w: w.seconds)
+    bucket = _tile_column(BUCKET)
+    same_keys = [
+        exp.EQ(this=_tile_column(k.name), expression=exp.Column(this=_ident(k.name), table=keys_of.copy()))
+        for k in definition.join_keys
+    ]
+    in_range = [
+        exp.GTE(this=bucket.copy(), expression=_before(as_of, longest)),
+        exp.LT(this=bucket.copy(), expression=as_of.copy()),
+    ]
+    select = exp.select().from_(table_ref(schema, definition.name).as_(_TILE, quoted=True))
+    select = select.where(exp.and_(*same_keys, *in_range))
+    for output in view.features:
+        window = output.feature.aggregate
+        assert window is not None, "every feature of an aggregate view is one window of one aggregation"
+        since = exp.GTE(this=bucket.copy(), expression=_before(as_of, window.window))
+        select = select.select(exp.alias_(finish(window.aggregation, since), output.feature.name, quoted=True))
+    return select
+
+
+def finish(aggregation: Aggregation, since: exp.Expr) -> exp.Expr:
+    """The value of one window: the tiles' states merged over the tiles `since` holds for, finished."""
+    states = {state.suffix: _merged(aggregation, state, since) for state in TILE_STATES[aggregation.function]}
+    function = aggregation.function
+    if function is AggregateFunction.COUNT:
+        return exp.func("COALESCE", exp.cast(states["count"], "BIGINT"), exp.Literal.number(0))
+    if function is AggregateFunction.AVG:
+        total = exp.cast(states["sum"], "DOUBLE")
+        return exp.Div(this=total, expression=exp.func("NULLIF", states["count"], exp.Literal.number(0)))
+    if function is AggregateFunction.STDDEV:
+        return _stddev(states["count"], states["sum"], states["sumsq"])
+    if function is AggregateFunction.LAST:
+        return states["last"]
+    return next(iter(states.values()))
+
+
+def _merged(aggregation: Aggregation, state: TileState, since: exp.Expr) -> exp.Expr:
+    value = _tile_column(state_column(aggregation, state))
+    if state.merge == "LAST":
+        latest = _tile_column(state_column(aggregation, TILE_STATES[AggregateFunction.LAST][0]))
+        ordered = exp.Order(this=value, expressions=[exp.Ordered(this=latest, desc=True, nulls_first=False)])
+        kept = exp.and_(since.copy(), exp.Not(this=exp.Is(this=latest.copy(), expression=exp.Null())))
+        aggregated = exp.Filter(this=exp.ArrayAgg(this=ordered), expression=exp.Where(this=kept))
+        return exp.Bracket(this=exp.paren(aggregated, copy=False), expressions=[exp.Literal.number(1)], offset=1)
+    merged = exp.Filter(this=exp.func(state.merge, value), expression=exp.Where(this=since.copy()))
+    if state.merge == "SUM" and state_type(aggregation, state) in (exp.DType.BIGINT, exp.DType.INT):
+        return exp.cast(merged, exp.DataType(this=state_type(aggregation, state)))  # Postgres sums ints as numeric
+    return merged
+
+
+def _stddev(count: exp.Expr, total: exp.Expr, squares: exp.Expr) -> exp.Expr:
+    """The sample standard deviation from n, sum and sum of squares; NULL below two values."""
+    n = exp.cast(count, "DOUBLE")
+    mean_square = exp.Div(this=exp.Mul(this=total.copy(), expression=total.copy()), expression=n.copy())
+    variance = exp.Div(
+        this=exp.paren(exp.Sub(this=squares, expression=mean_square), copy=False),
+        expression=exp.paren(exp.Sub(this=n.copy(), expression=exp.Literal.number(1)), copy=False),
+    )
+    at_least_zero = exp.Greatest(this=variance, expressions=[exp.Literal.number(0)])  # rounding can dip below 0
+    return exp.Case(
+        ifs=[
+            exp.If(
+                this=exp.GTE(this=count.copy(), expression=exp.Literal.number(2)), true=exp.func("SQRT", at_least_zero)
+            )
+        ]
+    )
+
+
+def _before(as_of: exp.Expr, window: Duration) -> exp.Expr:
+    # In seconds: a day interval in Postgres follows the session's DST, and durations are fixed lengths.
+    return exp.TimestampSub(
+        this=as_of.copy(), expression=exp.Literal.number(window.seconds), unit=exp.Var(this="SECOND")
+    )
+
+
+def _tile_column(name: str) -> exp.Column:
+    return exp.Column(this=_ident(name), table=_ident(_TILE))
+
+
+def _ident(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
