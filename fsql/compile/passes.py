@@ -16,6 +16,7 @@ from fsql.compile.paths import anchor_file_paths
 from fsql.compile.request import ViewRequest
 from fsql.compile.strategy import readable_file_formats
 from fsql.definitions import source_relation
+from fsql.errors import CompileError
 from fsql.spec import Feature, Source, SourceKind
 
 Pass = Callable[[exp.Select, CompileContext], exp.Select]
@@ -58,6 +59,8 @@ def add_feature_rows(query: exp.Select, ctx: CompileContext) -> exp.Select:
 
 def feature_rows(view: ViewRequest, source_dialect: str) -> exp.Select:
     """One view's rows: its keys, event (and created) time and typed features, from its source."""
+    if view.view.is_aggregate:
+        raise CompileError(f"feature view '{view.view.name}' declares aggregations, which cannot be compiled yet")
     source = view.source
     keys = [column(k.name) for k in view.view.join_keys]
     projections: list[exp.Expr] = [*keys, exp.alias_(column(source.timestamp), EVENT_TS, quoted=True)]
