@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fsql import artifacts
 from fsql.compile.latest import compile_latest_rows
+from fsql.compile.tiles import compile_tiles
 from fsql.compile.request import OutputFeature, ViewRequest
 from fsql.compile.strategy import strategy_for
 from fsql.engines import open_engine
@@ -180,7 +181,11 @@ def _run_node(
 def _write_compiled(project: Project, views: list[str]) -> None:
     dialect = project.config.target.dialect
     for name in views:
-        query = compile_latest_rows(project.definitions, name, dialect=dialect)
+        view = project.definitions.feature_views[name]
+        if view.is_aggregate and not (view.online and view.granularity):
+            continue  # an offline aggregate view has nothing to materialize
+        compile_rows = compile_tiles if view.is_aggregate else compile_latest_rows
+        query = compile_rows(project.definitions, name, dialect=dialect)
         artifacts.write_sql(project.config.target_dir, "compiled", dialect, f"materialize/{name}", query.sql)
     for service in project.definitions.feature_services:
         project.compile(service=service, dialect=dialect, data_checks=False)

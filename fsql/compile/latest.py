@@ -53,8 +53,8 @@ def compile_latest_rows(
     view = definitions.feature_views[view_name]
     if view.is_aggregate:
         raise CompileError(
-            f"feature view '{view.name}' declares aggregations, and aggregations are not served online yet: "
-            f"set online: false to use it in training sets"
+            f"feature view '{view.name}' declares aggregations: it has no latest rows; its online table holds "
+            f"tiles (fsql.compile.tiles.compile_tiles)"
         )
     request = view_request(definitions, view_name)
     rows = exp.Table(this=ident(rows_cte_name(request)))

@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlglot
 from sqlglot import exp
 
+from fsql.aggregations import parse_aggregation
 from fsql.compile.context import CREATED_TS, EVENT_TS, column, ident
 from fsql.compile.latest import bound, for_engine, parameter_names
 from fsql.definitions import source_relation
@@ -77,8 +77,8 @@ def state_type(aggregation: Aggregation, state: TileState) -> exp.DType:
     """The type of a state column: its own, or the aggregation's input type (sum keeps x's type)."""
     if state.type is not None:
         return state.type
-    if aggregation.function is AggregateFunction.AVG:
-        return aggregation.input_type if aggregation.input_type in (_BIGINT, exp.DType.INT) else _DOUBLE
+    if state.compute == "sum":  # integers sum exactly as BIGINT (overflow is an error), the rest as DOUBLE
+        return _BIGINT if aggregation.input_type in (_BIGINT, exp.DType.INT) else _DOUBLE
     assert aggregation.input_type is not None, "only a row count has no input"
     return aggregation.input_type
 
@@ -172,21 +172,18 @@ def source_rows(view: FeatureView, source: Source, dialect: str) -> exp.Select:
         created = exp.cast(column(source.created_timestamp), "TIMESTAMPTZ")
         projections.append(exp.alias_(created, CREATED_TS, quoted=True))
     for aggregation in view.aggregations:
-        if aggregation.expression is not None or aggregation.is_column:
-            projections.append(exp.alias_(_input(aggregation, source, dialect), _input_name(aggregation), quoted=True))
-        if aggregation.filter is not None:
-            predicate = _quoted_columns(sqlglot.parse_one(aggregation.filter, read=dialect))
-            projections.append(exp.alias_(predicate, _filter_name(aggregation), quoted=True))
+        value, predicate = parse_aggregation(aggregation, view, dialect)
+        if value is not None:
+            projections.append(exp.alias_(_typed(aggregation, value, source), _input_name(aggregation), quoted=True))
+        if predicate is not None:
+            projections.append(exp.alias_(_quoted_columns(predicate), _filter_name(aggregation), quoted=True))
     not_null = [exp.Not(this=exp.Is(this=c.copy(), expression=exp.Null())) for c in [*keys, column(source.timestamp)]]
     return exp.select(*projections).from_(source_relation(source, dialect)).where(exp.and_(*not_null))
 
 
-def _input(aggregation: Aggregation, source: Source, dialect: str) -> exp.Expr:
-    if aggregation.is_column:
-        value: exp.Expr = column(aggregation.name)
-    else:
-        assert aggregation.expression is not None
-        value = _quoted_columns(sqlglot.parse_one(aggregation.expression, read=dialect))
+def _typed(aggregation: Aggregation, value: exp.Expr, source: Source) -> exp.Expr:
+    """The input, cast to the aggregation's input type unless it is a column of that type already."""
+    value = _quoted_columns(value)
     if aggregation.input_type is None:
         return value
     if isinstance(value, exp.Column):
