@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from fsql import artifacts
 from fsql.compile.latest import compile_latest_rows
-from fsql.compile.tiles import compile_tiles
 from fsql.compile.request import OutputFeature, ViewRequest
 from fsql.compile.strategy import strategy_for
+from fsql.compile.tiles import compile_tiles
 from fsql.engines import open_engine
 from fsql.engines.postgres import probe
 from fsql.errors import FsqlError, MigrationError
