@@ -53,7 +53,8 @@ SELECT d AS driver_id, TIMESTAMPTZ '{start}' + to_hours(h) + to_seconds(hash(d *
 FROM range({n}) t(d), range(31 * 24) u(h)
 """
 _DRIVERS = """
-SELECT d AS driver_id, TIMESTAMPTZ '{start}' AS updated_at, 1 + (hash(d) % 400)::DOUBLE / 100 AS rating FROM range({n}) t(d)
+SELECT d AS driver_id, TIMESTAMPTZ '{start}' AS updated_at, 1 + (hash(d) % 400)::DOUBLE / 100 AS rating
+FROM range({n}) t(d)
 """
 _DEFINITIONS = """\
 entities:
