@@ -29,3 +29,12 @@ def test_golden_aggregate_sql(dialect: str, update_golden: bool, tmp_path: Path)
         if not update_golden:
             pytest.fail(f"wrote missing golden file {path}; review it and rerun")
     assert compiled.sql == path.read_text(), f"{path} differs: review, then rerun with --update-golden"
+
+
+def test_postgres_aggregates_each_spine_time_in_a_lateral_unless_it_needs_last(tmp_path: Path) -> None:
+    project = fsql.load_project(PROJECT, data_checks=False)
+    project.config = replace(project.config, target_dir=tmp_path)
+    without_last, _ = project.compile(dialect="postgres", features=["rider_trip_windows:trips_7d"])
+    assert "LEFT JOIN LATERAL" in without_last.sql and "__pairs" not in without_last.sql
+    with_last, _ = project.compile(dialect="postgres", features=["rider_trip_windows:last_status_1d"])
+    assert "LATERAL" not in with_last.sql and "__pairs" in with_last.sql
