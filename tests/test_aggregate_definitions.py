@@ -116,8 +116,8 @@ def test_postgres_indexes_an_aggregate_views_source_on_keys_and_event_time(defin
     )
 
 
-def test_materializing_an_aggregate_view_is_refused_until_the_online_half_lands(definitions: fsql.Definitions) -> None:
+def test_an_aggregate_view_has_tiles_not_latest_rows(definitions: fsql.Definitions) -> None:
     from fsql.compile.latest import compile_latest_rows
 
-    with pytest.raises(fsql.CompileError, match="aggregations are not served online yet"):
+    with pytest.raises(fsql.CompileError, match="it has no latest rows; its online table holds tiles"):
         compile_latest_rows(definitions, "customer_payments", dialect="duckdb")
