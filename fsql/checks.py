@@ -31,6 +31,8 @@ def check_definitions(definitions: Definitions) -> None:
     for view in definitions.feature_views.values():
         source = definitions.sources[view.source]
         for feature in view.features:
+            if feature.aggregate is not None:
+                continue  # checked as its aggregation, when read (fsql.aggregations)
             expression = parse_feature_expression(feature, view, definitions.dialect)
             _check_columns(expression, feature, view, source)
 
@@ -96,7 +98,7 @@ def _place_rendered(where: Where, line: int | None, col: int | None, sql: str, r
     return where.at(line, col), ""
 
 
-def parse_feature_expression(feature: Feature, view: FeatureView, dialect: str) -> exp.Expr:
+def parse_feature_expression(feature: Feature, view: FeatureView, dialect: str, *, what: str | None = None) -> exp.Expr:
     """Parse a feature's SQL expression, refusing anything that is not row-level.
 
     A feature without `expr` is its column, quoted, whatever its name:
@@ -109,7 +111,7 @@ def parse_feature_expression(feature: Feature, view: FeatureView, dialect: str) 
     """
     if feature.is_column:
         return exp.Column(this=exp.to_identifier(feature.name, quoted=True))
-    what = f"feature view '{view.name}' feature '{feature.name}'"
+    what = what or f"feature view '{view.name}' feature '{feature.name}'"
     try:
         expression = sqlglot.parse_one(feature.expression, read=dialect)
     except (ParseError, TokenError) as exc:
@@ -170,14 +172,19 @@ def _is_expression(node: exp.Expr) -> bool:
 
 
 def _check_columns(expression: exp.Expr, feature: Feature, view: FeatureView, source: Source) -> None:
+    check_expression_columns(expression, feature.where, f"feature view '{view.name}' feature '{feature.name}'", source)
+
+
+def check_expression_columns(expression: exp.Expr, where: Where, what: str, source: Source) -> None:
+    """Refuse a column the source does not have (when its columns are known), at its token."""
     known = [c.name for c in source.columns]
     if not known:
         return
     for column in expression.find_all(exp.Column):
         if column.name in known:
             continue
-        raise _where_token(feature.where, column.this).error(
-            f"feature view '{view.name}' feature '{feature.name}': unknown column '{column.name}' "
+        raise _where_token(where, column.this).error(
+            f"{what}: unknown column '{column.name}' "
             f"in source '{source.name}'.{did_you_mean(column.name, known) or f' Its columns: {_listed(known)}.'}"
         )
 

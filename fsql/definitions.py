@@ -18,12 +18,14 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from fsql.aggregations import read_aggregations
 from fsql.checks import check_definitions, parse_source_query, query_columns
 from fsql.datatypes import TIMESTAMP_TYPES, TYPE_NAMES, canonical_type
 from fsql.durations import DURATION_HELP, Duration, parse_duration
 from fsql.errors import ProjectError, did_you_mean
 from fsql.project import ProjectConfig
 from fsql.spec import (
+    Aggregation,
     Column,
     Definitions,
     Entity,
@@ -73,6 +75,8 @@ FEATURE_VIEW_KEYS = (
     "ttl",
     "lateness",
     "features",
+    "aggregations",
+    "granularity",
     "online",
     "tags",
     "owner",
@@ -392,19 +396,34 @@ def _feature_view(m: Mapping, definitions: Definitions) -> FeatureView:
     source_name = m.required("source", str, hint="add 'source: ...', the name of the source it reads")
     source = _reference(m.where_value("source"), m.what, source_name, definitions.sources, "source")
     _check_join_keys(m, join_keys, source)
+    online = m.get("online", bool, False)
+    granularity = _duration(m, "granularity", "windows that end at the spine's own time")
+    aggregations: tuple[Aggregation, ...] = ()
+    if m.has("aggregations"):
+        aggregations, features = read_aggregations(
+            m, view_name=name, source=source, granularity=granularity, online=online, dialect=definitions.dialect
+        )
+    elif granularity is not None:
+        raise m.where_key("granularity").error(
+            f"{m.what}: 'granularity' applies to aggregations only: remove it, or list 'aggregations'"
+        )
+    else:
+        features = _features(m)
     view = FeatureView(
         name=name,
         entities=tuple(entities),
         join_keys=tuple(key for key, _ in join_keys),
         source=source.name,
         ttl=_duration(m, "ttl", "no limit"),
-        features=_features(m),
-        online=m.get("online", bool, False),
+        features=features,
+        online=online,
         lateness=_duration(m, "lateness", "no late rows"),
         tags=m.string_list("tags"),
         owner=m.get("owner", str, ""),
         description=m.get("description", str, ""),
         where=m.where(),
+        aggregations=aggregations,
+        granularity=granularity,
     )
     if view.online:
         _check_online_name_lengths(m, view)

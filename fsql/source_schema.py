@@ -31,6 +31,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
+from fsql.aggregations import parse_aggregation
 from fsql.checks import parse_feature_expression
 from fsql.column_types import accepts, cast_sql, declared_label, joins, suggested_type
 from fsql.compile.request import OutputFeature, ViewRequest
@@ -328,7 +329,15 @@ def _read_columns(view: ViewRequest, dialect: str) -> Iterator[tuple[str, str]]:
 
 
 def _feature_columns(output: OutputFeature, view: ViewRequest, dialect: str) -> list[str]:
-    expression = parse_feature_expression(output.feature, view.view, dialect)
+    aggregate = output.feature.aggregate
+    if aggregate is None:
+        expressions = [parse_feature_expression(output.feature, view.view, dialect)]
+    else:
+        expressions = [e for e in parse_aggregation(aggregate.aggregation, view.view, dialect) if e is not None]
+    return [name for expression in expressions for name in _columns_read(expression)]
+
+
+def _columns_read(expression: exp.Expr) -> list[str]:
     bound = {p.name for lam in expression.find_all(exp.Lambda) for p in lam.expressions}  # x in `x -> x + 1`
     return [c.parts[0].name for c in expression.find_all(exp.Column) if c.parts[0].name not in bound]
 

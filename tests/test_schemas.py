@@ -32,6 +32,7 @@ SYNCED = {
     "fsql.definitions.SOURCE_KEYS": ("definitions", "/$defs/source"),
     "fsql.definitions.FEATURE_VIEW_KEYS": ("definitions", "/$defs/feature_view"),
     "fsql.definitions.FEATURE_KEYS": ("definitions", "/$defs/feature"),
+    "fsql.aggregations.AGGREGATION_KEYS": ("definitions", "/$defs/aggregation"),
     "fsql.definitions.FEATURE_SERVICE_KEYS": ("definitions", "/$defs/feature_service"),
     "fsql.project.PROJECT_KEYS": ("project", ""),
     "fsql.project.PROFILE_KEYS": ("profiles", "/$defs/profile"),
@@ -155,6 +156,11 @@ SHAPE_MISTAKES = [
     "unknown_section",
     "view_entity_and_entities",
     "view_no_features",
+    "agg_bad_window",
+    "agg_empty_windows",
+    "agg_unknown_function",
+    "agg_unknown_input_type",
+    "agg_with_features",
 ]
 
 

@@ -20,6 +20,7 @@ from fsql.compile.passes import feature_rows, replace_file_scans
 from fsql.compile.paths import anchor_file_paths
 from fsql.compile.request import OutputFeature, ViewRequest
 from fsql.compile.strategy import readable_file_formats
+from fsql.errors import CompileError
 from fsql.spec import Definitions, FeatureView
 
 FEATURE_TS = "feature_ts"
@@ -50,6 +51,11 @@ def compile_latest_rows(
         ('driver_id', 'trips', 'feature_ts', 'created_ts')
     """
     view = definitions.feature_views[view_name]
+    if view.is_aggregate:
+        raise CompileError(
+            f"feature view '{view.name}' declares aggregations, and aggregations are not served online yet: "
+            f"set online: false to use it in training sets"
+        )
     request = view_request(definitions, view_name)
     rows = exp.Table(this=ident(rows_cte_name(request)))
     keys = [column(k.name) for k in view.join_keys]

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from sqlglot import exp
 
 from fsql.checks import parse_feature_expression
+from fsql.compile.aggregate_join import join_aggregates
+from fsql.compile.aggregates import aggregate_rows
 from fsql.compile.context import CREATED_TS, EVENT_TS, SPINE_ALIAS, CompileContext, column, ident, rows_cte_name
 from fsql.compile.paths import anchor_file_paths
 from fsql.compile.request import ViewRequest
@@ -58,6 +60,8 @@ def add_feature_rows(query: exp.Select, ctx: CompileContext) -> exp.Select:
 
 def feature_rows(view: ViewRequest, source_dialect: str) -> exp.Select:
     """One view's rows: its keys, event (and created) time and typed features, from its source."""
+    if view.view.is_aggregate:
+        return aggregate_rows(view, source_dialect)
     source = view.source
     keys = [column(k.name) for k in view.view.join_keys]
     projections: list[exp.Expr] = [*keys, exp.alias_(column(source.timestamp), EVENT_TS, quoted=True)]
@@ -84,9 +88,10 @@ def _typed_feature(feature: Feature, view: ViewRequest, source_dialect: str) -> 
 
 
 def join_point_in_time(query: exp.Select, ctx: CompileContext) -> exp.Select:
-    """Join every view to the spine with the dialect's point-in-time strategy."""
+    """Join every view to the spine: the dialect's point-in-time strategy, or its windowed aggregates."""
     for view in ctx.request.views:
-        query = ctx.strategy.join_view(query, view, ctx)
+        join = join_aggregates if view.view.is_aggregate else ctx.strategy.join_view
+        query = join(query, view, ctx)
     return query
 
 
