@@ -105,7 +105,8 @@ def cumulative_asof() -> str:
         joins.append(f"ASOF LEFT JOIN cum c{i} ON c{i}.k = s.k AND s.ts - {w} > c{i}.e")
         n = f"(COALESCE(c.n, 0) - COALESCE(c{i}.n, 0))"
         sm = f"(COALESCE(c.s, 0) - COALESCE(c{i}.s, 0))"
-        cols += [f"{n} AS n_{name}", f"CASE WHEN {n} > 0 THEN {sm} END AS s_{name}", f"{sm} / NULLIF({n}, 0) AS a_{name}"]
+        cols += [f"{n} AS n_{name}", f"CASE WHEN {n} > 0 THEN {sm} END AS s_{name}"]
+        cols.append(f"{sm} / NULLIF({n}, 0) AS a_{name}")
     return f"""WITH per_time AS (SELECT k, e, COUNT(v) AS n, SUM(v) AS s FROM events GROUP BY k, e),
     cum AS (SELECT k, e, SUM(n) OVER w AS n, SUM(s) OVER w AS s FROM per_time
             WINDOW w AS (PARTITION BY k ORDER BY e ROWS UNBOUNDED PRECEDING))

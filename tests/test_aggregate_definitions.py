@@ -103,3 +103,21 @@ def test_the_aggregation_keeps_what_was_written(definitions: fsql.Definitions) -
 def test_a_feature_service_can_name_one_window(definitions: fsql.Definitions, tmp_path: Path) -> None:
     request = fsql.compile.resolve_features(definitions, features=["customer_payments:cents_30d"])
     assert request.output_names == ("cents_30d",)
+
+
+def test_postgres_indexes_an_aggregate_views_source_on_keys_and_event_time(definitions: fsql.Definitions) -> None:
+    from fsql.compile.latest import view_request
+    from fsql.compile.strategy import strategy_for
+
+    request = view_request(definitions, "customer_payments")
+    statement = strategy_for("postgres").supporting_index(request, "postgres")
+    assert statement == (
+        'CREATE INDEX IF NOT EXISTS "payments__fsql_pit" ON payments("customer_id", "paid_at", "loaded_at" NULLS FIRST)'
+    )
+
+
+def test_materializing_an_aggregate_view_is_refused_until_the_online_half_lands(definitions: fsql.Definitions) -> None:
+    from fsql.compile.latest import compile_latest_rows
+
+    with pytest.raises(fsql.CompileError, match="aggregations are not served online yet"):
+        compile_latest_rows(definitions, "customer_payments", dialect="duckdb")

@@ -31,11 +31,19 @@ def join_aggregates(query: exp.Select, view: ViewRequest, ctx: CompileContext) -
     """Add the view's aggregate CTEs, LEFT JOIN the spine to them on (keys, ts), project its features."""
     name = view.view.name
     math = time_math(ctx.dialect)
-    steps = (
-        (f"{name}__ends", spine_ends(view, ctx, math), "the spine's distinct keys and ts, each window's ends"),
-        (f"{name}__pairs", pairs(view, math), "each spine time with the rows of its widest window, one range join"),
-        (f"{name}__windows", windows(view), "per spine keys and ts: every window of every aggregation"),
-    )
+    ends = (f"{name}__ends", spine_ends(view, ctx, math), "the spine's distinct keys and ts, each window's ends")
+    every_window = "per spine keys and ts: every window of every aggregation"
+    if math.lateral_aggregate and not _lasts(view):
+        steps: tuple[tuple[str, exp.Select, str], ...] = (
+            ends,
+            (f"{name}__windows", lateral_windows(view, math), f"{every_window}, one range scan each"),
+        )
+    else:
+        steps = (
+            ends,
+            (f"{name}__pairs", pairs(view, math), "each spine time with the rows of its widest window, one range join"),
+            (f"{name}__windows", windows(view), every_window),
+        )
     for cte_name, body, comment in steps:
         query = query.with_(ident(cte_name), as_=body, copy=False)
         query.args["with_"].expressions[-1].add_comments([f" {name}: {comment} "])
@@ -99,14 +107,47 @@ def _event(view: ViewRequest, math: TimeMath) -> exp.Expr:
     return instant(event) if as_instant else event
 
 
+def _widest_window_rows(view: ViewRequest, math: TimeMath) -> list[exp.Expr]:
+    """`rows.keys = ends.keys AND start_widest <= e < end`: the rows of a spine time's widest window."""
+    widest = requested_windows(view)[-1]
+    event = _event(view, math)
+    on: list[exp.Expr] = [
+        exp.EQ(this=column(k.name, _ROWS), expression=column(k.name, _ENDS)) for k in view.view.join_keys
+    ]
+    on.append(exp.GTE(this=event.copy(), expression=column(start_column(widest), _ENDS)))
+    on.append(exp.LT(this=event.copy(), expression=column(WINDOW_END, _ENDS)))
+    return on
+
+
+def lateral_windows(view: ViewRequest, math: TimeMath) -> exp.Select:
+    """Per spine (keys, ts): its features, aggregated in a LATERAL subquery over its widest window's rows.
+
+    An aggregate without GROUP BY gives one row even for no rows, so every spine time has one.
+    """
+    key_names = [k.name for k in view.view.join_keys]
+    inner = (
+        exp.select(*_conditional_aggregates(view, _ROWS, _ENDS))
+        .from_(exp.Table(this=ident(rows_cte_name(view)), alias=exp.TableAlias(this=ident(_ROWS))))
+        .where(exp.and_(*_widest_window_rows(view, math)))
+    )
+    aggregates = "aggregates"
+    lateral = exp.Lateral(this=inner.subquery(), alias=exp.TableAlias(this=ident(aggregates)))
+    return (
+        exp.select(
+            *(column(k, _ENDS) for k in key_names),
+            column(SPINE_TS, _ENDS),
+            *(column(o.feature.name, aggregates) for o in view.features),
+        )
+        .from_(exp.Table(this=ident(f"{view.view.name}__ends"), alias=exp.TableAlias(this=ident(_ENDS))))
+        .join(exp.Join(this=lateral, side="LEFT", on=exp.true()))
+    )
+
+
 def pairs(view: ViewRequest, math: TimeMath) -> exp.Select:
     """Each spine (keys, ts) with every row of its widest window: `start <= e < end`."""
     key_names = [k.name for k in view.view.join_keys]
-    widest = requested_windows(view)[-1]
     event = _event(view, math)
-    on: list[exp.Expr] = [exp.EQ(this=column(k, _ROWS), expression=column(k, _ENDS)) for k in key_names]
-    on.append(exp.GTE(this=event.copy(), expression=column(start_column(widest), _ENDS)))
-    on.append(exp.LT(this=event.copy(), expression=column(WINDOW_END, _ENDS)))
+    on = _widest_window_rows(view, math)
     inputs = [
         column(name, _ROWS)
         for index, aggregation in requested_aggregations(view)
@@ -135,34 +176,44 @@ def pairs(view: ViewRequest, math: TimeMath) -> exp.Select:
     )
 
 
-def _inside(index: int, aggregation: Aggregation, window: Duration, table: str) -> exp.Expr:
-    inside: exp.Expr = exp.GTE(this=column(EVENT_TS, table), expression=column(start_column(window), table))
+def _inside(index: int, aggregation: Aggregation, window: Duration, rows: str, starts: str) -> exp.Expr:
+    inside: exp.Expr = exp.GTE(this=column(EVENT_TS, rows), expression=column(start_column(window), starts))
     if aggregation.filter is not None:
-        inside = exp.and_(inside, column(filter_column(index), table))
+        inside = exp.and_(inside, column(filter_column(index), rows))
     return inside
 
 
-def windows(view: ViewRequest) -> exp.Select:
-    """Per spine (keys, ts): each requested feature, as one conditional aggregate over the pairs."""
-    key_names = [k.name for k in view.view.join_keys]
+def _conditional_aggregates(view: ViewRequest, rows: str, starts: str) -> list[exp.Expr]:
+    """Each requested feature but `last`: `f(CASE WHEN e >= start_w [AND filter] THEN x END)`, typed."""
     index_of = {a.name: i for i, a in requested_aggregations(view)}
-    aggregated = []
+    aggregated: list[exp.Expr] = []
     for output in view.features:
         aggregate = output.feature.aggregate
         assert aggregate is not None
         aggregation, index = aggregate.aggregation, index_of[aggregate.aggregation.name]
         if aggregation.function is AggregateFunction.LAST:
             continue
-        read = column(value_column(index), _PAIRS) if aggregation.expression is not None else exp.Literal.number(1)
-        inside = exp.Case(ifs=[exp.If(this=_inside(index, aggregation, aggregate.window, _PAIRS), true=read)])
+        read = column(value_column(index), rows) if aggregation.expression is not None else exp.Literal.number(1)
+        inside = exp.Case(ifs=[exp.If(this=_inside(index, aggregation, aggregate.window, rows, starts), true=read)])
         value = exp.cast(FUNCTIONS[aggregation.function].over(inside), exp.DataType(this=output.feature.type))
         aggregated.append(exp.alias_(value, output.feature.name, quoted=True))
+    return aggregated
+
+
+def _lasts(view: ViewRequest) -> list[tuple[int, Aggregation]]:
+    return [(i, a) for i, a in requested_aggregations(view) if a.function is AggregateFunction.LAST]
+
+
+def windows(view: ViewRequest) -> exp.Select:
+    """Per spine (keys, ts): each requested feature, as one conditional aggregate over the pairs."""
+    key_names = [k.name for k in view.view.join_keys]
+    aggregated = _conditional_aggregates(view, _PAIRS, _PAIRS)
     grouped = (
         exp.select(*(column(k, _PAIRS) for k in key_names), column(SPINE_TS, _PAIRS), *aggregated)
         .from_(exp.Table(this=ident(f"{view.view.name}__pairs"), alias=exp.TableAlias(this=ident(_PAIRS))))
         .group_by(*(column(k, _PAIRS) for k in key_names), column(SPINE_TS, _PAIRS))
     )
-    lasts = [(i, a) for i, a in requested_aggregations(view) if a.function is AggregateFunction.LAST]
+    lasts = _lasts(view)
     if not lasts:
         return grouped
     return _with_lasts(grouped, view, lasts)

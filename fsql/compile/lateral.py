@@ -57,6 +57,7 @@ class LateralStrategy(PointInTimeStrategy):
         """CREATE INDEX IF NOT EXISTS on (keys, event, created NULLS FIRST) of a table source.
 
         A backward scan of it yields event DESC, created DESC NULLS LAST: the join's order.
+        Its (keys, event) prefix also serves the range scans of an aggregate view's windows.
         """
         source = view.source
         if source.kind is not SourceKind.TABLE:

@@ -1,0 +1,40 @@
+"""Golden SQL of windowed aggregates: one service mixing an aggregate and a latest-value view, per dialect.
+
+Review a golden diff like code. `pytest --update-golden` rewrites the files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import fsql
+
+PROJECT = Path(__file__).parent / "fixtures" / "agg_project"
+GOLDEN = Path(__file__).parent / "golden" / "aggregates"
+DIALECTS = ("duckdb", "postgres", "bigquery", "spark")
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_golden_aggregate_sql(dialect: str, update_golden: bool, tmp_path: Path) -> None:
+    project = fsql.load_project(PROJECT, data_checks=False)  # SQL text only: no data needed
+    project.config = replace(project.config, target_dir=tmp_path)
+    compiled, _ = project.compile(dialect=dialect, service="rider_risk")
+    path = GOLDEN / dialect / f"{compiled.name}.sql"
+    if update_golden or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(compiled.sql)
+        if not update_golden:
+            pytest.fail(f"wrote missing golden file {path}; review it and rerun")
+    assert compiled.sql == path.read_text(), f"{path} differs: review, then rerun with --update-golden"
+
+
+def test_postgres_aggregates_each_spine_time_in_a_lateral_unless_it_needs_last(tmp_path: Path) -> None:
+    project = fsql.load_project(PROJECT, data_checks=False)
+    project.config = replace(project.config, target_dir=tmp_path)
+    without_last, _ = project.compile(dialect="postgres", features=["rider_trip_windows:trips_7d"])
+    assert "LEFT JOIN LATERAL" in without_last.sql and "__pairs" not in without_last.sql
+    with_last, _ = project.compile(dialect="postgres", features=["rider_trip_windows:last_status_1d"])
+    assert "LATERAL" not in with_last.sql and "__pairs" in with_last.sql
