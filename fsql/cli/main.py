@@ -23,6 +23,7 @@ from fsql.cli.context import handled, parse_vars, project_options
 from fsql.compile.spine import DEFAULT_SPINE_TABLE, DEFAULT_SPINE_TIMESTAMP
 from fsql.errors import ProjectError
 from fsql.online.entities import parse_entity
+from fsql.online.result import LookupResult
 
 app = typer.Typer(
     name="fsql",
@@ -356,22 +357,42 @@ def get(
     features: opt.Features = None,
     full_feature_names: opt.FullFeatureNames = None,
     now: opt.Now = None,
+    with_status: opt.WithStatus = False,
 ) -> None:
     """Look features up in the online store and print them as JSON, one object per --entity.
 
-    NaN and infinite values print as null (JSON has no such numbers).
+    With --with-status: {"as_of": {view: time or null}, "rows": [{"entity", "values",
+    "statuses", "event_timestamps"}]}. NaN and infinite values print as null (JSON has no
+    such numbers); times print in ISO 8601.
     """
     with handled(ctx):
         project = ctx.obj.project()
         rows = [parse_entity(text, project.definitions) for text in entity]
-        values = project.get_online_features(
+        result = project.lookup(
             rows,
             service=service,
             features=_split(features),
             full_feature_names=full_feature_names,
             now=_parse_time(now, "--now") if now else None,
         )
-        typer.echo(json.dumps(_json_values(values), indent=2, default=str, allow_nan=False))
+        shown = _with_status(result) if with_status else _json_values(result.rows())
+        typer.echo(json.dumps(shown, indent=2, default=str, allow_nan=False))
+
+
+def _with_status(result: LookupResult) -> dict[str, Any]:
+    values = _json_values([dict(zip(result.feature_names, row, strict=True)) for row in result.values])
+    rows = zip(result.entities, values, result.statuses(), result.event_timestamps(), strict=True)
+    return {
+        "as_of": _json_times(result.as_of()),
+        "rows": [
+            {"entity": dict(keys), "values": row, "statuses": statuses, "event_timestamps": _json_times(times)}
+            for keys, row, statuses, times in rows
+        ],
+    }
+
+
+def _json_times(times: dict[str, datetime | None]) -> dict[str, str | None]:
+    return {name: None if moment is None else moment.isoformat() for name, moment in times.items()}
 
 
 def _json_values(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -148,3 +148,10 @@ Entity = Annotated[
 Now = Annotated[
     str | None, typer.Option("--now", metavar="TIME", help="Evaluate ttls at this time (ISO 8601; default now).")
 ]
+WithStatus = Annotated[
+    bool,
+    typer.Option(
+        "--with-status",
+        help="Print each value's status (PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE) and event time, and each view's as_of.",
+    ),
+]
