@@ -379,6 +379,28 @@ def get(
         typer.echo(json.dumps(shown, indent=2, default=str, allow_nan=False))
 
 
+@app.command()
+@project_options
+def serve(
+    ctx: typer.Context,
+    host: opt.Host = "127.0.0.1",
+    port: opt.Port = 6566,
+    token: opt.Token = None,
+    max_entities: opt.MaxEntities = 1000,
+    max_body: opt.MaxBody = 1 << 20,
+    pool_size: opt.PoolSize = 8,
+) -> None:
+    """Serve online lookups over HTTP in Feast's JSON: POST /get-online-features, GET /health, GET /metrics."""
+    with handled(ctx):
+        from fsql.server import serve as run_server
+        from fsql.server.app import ServerOptions
+
+        project = ctx.obj.project()
+        options = ServerOptions(token=token or None, max_entities=max_entities, max_body_bytes=max_body)
+        console.info(f"serving the online store of target '{project.config.target.name}' on http://{host}:{port}")
+        run_server(project, host=host, port=port, pool_size=pool_size, options=options)
+
+
 def _with_status(result: LookupResult) -> dict[str, Any]:
     values = _json_values([dict(zip(result.feature_names, row, strict=True)) for row in result.values])
     rows = zip(result.entities, values, result.statuses(), result.event_timestamps(), strict=True)
