@@ -226,7 +226,8 @@ def run(args: argparse.Namespace) -> None:
             for size in (1, 100):
                 for concurrency in (1, 32):
                     keys = [[rng.randint(1, args.entities) for _ in range(size)] for _ in range(args.requests)]
-                    rows.append(("raw prepared SELECT", size, str(concurrency), raw_floor(args.url, args.schema, keys, concurrency)))
+                    floor = raw_floor(args.url, args.schema, keys, concurrency)
+                    rows.append(("raw prepared SELECT", size, str(concurrency), floor))
                     print(rows[-1], flush=True)
         finally:
             admin.execute(f'DROP SCHEMA IF EXISTS "{args.schema}" CASCADE')
