@@ -44,6 +44,7 @@ from fsql.spec import Definitions
 if TYPE_CHECKING:
     from fsql.build import BuildOptions, BuildResult, NodeResult
     from fsql.online.lookup import OnlineStore
+    from fsql.online.result import LookupResult
 
 SpineInput: TypeAlias = "str | Path | pa.Table | Any"  # Any: a pandas DataFrame
 _ARROW_SPINE_NAME = "_fsql_spine"
@@ -282,6 +283,22 @@ class Project:
         should keep one `online_store()` instead)."""
         with self.online_store(max_connections=1) as store:
             return store.get_online_features(
+                entity_rows, service=service, features=features, full_feature_names=full_feature_names, now=now
+            )
+
+    def lookup(
+        self,
+        entity_rows: Sequence[Mapping[str, Any]],
+        *,
+        service: str | None = None,
+        features: Sequence[str] | None = None,
+        full_feature_names: bool | None = None,
+        now: datetime | None = None,
+    ) -> LookupResult:
+        """Online values with their statuses, event times and each view's as_of, in order (opens
+        and closes a store, as `get_online_features` does)."""
+        with self.online_store(max_connections=1) as store:
+            return store.lookup(
                 entity_rows, service=service, features=features, full_feature_names=full_feature_names, now=now
             )
 

@@ -88,3 +88,44 @@ def state(dsn: str, schema: str, view: str = "driver_stats") -> tuple[Any, ...] 
 
 def t(day: int, hour: int = 0) -> datetime:
     return datetime(2024, 3, day, hour)
+
+
+# Two entities, two views (one without a ttl) and a service reading both: a mixed lookup.
+TWO_VIEWS = (
+    DEFINITIONS
+    + """
+  - name: rider_stats
+    entities: [rider]
+    source: riders
+    online: true
+    features:
+      - {name: trips, type: bigint}
+"""
+).replace(
+    "sources:\n",
+    """  - name: rider
+    join_keys: [{name: rider_id, type: bigint}]
+sources:
+  - name: riders
+    path: data/riders.parquet
+    timestamp: event_ts
+    columns: {rider_id: bigint, event_ts: timestamp, trips: bigint}
+""",
+) + """
+feature_services:
+  - name: both
+    features: [driver_stats, rider_stats]
+"""
+
+
+def write_rider_rows(root: Path, rows: list[tuple[Any, ...]]) -> None:
+    """Rows of (rider_id, event_ts, trips); naive times are UTC."""
+    columns = list(zip(*rows, strict=True)) if rows else [[], [], []]
+    table = pa.table(
+        {
+            "rider_id": pa.array(columns[0], pa.int64()),
+            "event_ts": pa.array(columns[1], pa.timestamp("us")),
+            "trips": pa.array(columns[2], pa.int64()),
+        }
+    )
+    pq.write_table(table, root / "data" / "riders.parquet")

@@ -23,6 +23,7 @@ from fsql.cli.context import handled, parse_vars, project_options
 from fsql.compile.spine import DEFAULT_SPINE_TABLE, DEFAULT_SPINE_TIMESTAMP
 from fsql.errors import ProjectError
 from fsql.online.entities import parse_entity
+from fsql.online.result import LookupResult
 
 app = typer.Typer(
     name="fsql",
@@ -356,22 +357,64 @@ def get(
     features: opt.Features = None,
     full_feature_names: opt.FullFeatureNames = None,
     now: opt.Now = None,
+    with_status: opt.WithStatus = False,
 ) -> None:
     """Look features up in the online store and print them as JSON, one object per --entity.
 
-    NaN and infinite values print as null (JSON has no such numbers).
+    With --with-status: {"as_of": {view: time or null}, "rows": [{"entity", "values",
+    "statuses", "event_timestamps"}]}. NaN and infinite values print as null (JSON has no
+    such numbers); times print in ISO 8601.
     """
     with handled(ctx):
         project = ctx.obj.project()
         rows = [parse_entity(text, project.definitions) for text in entity]
-        values = project.get_online_features(
+        result = project.lookup(
             rows,
             service=service,
             features=_split(features),
             full_feature_names=full_feature_names,
             now=_parse_time(now, "--now") if now else None,
         )
-        typer.echo(json.dumps(_json_values(values), indent=2, default=str, allow_nan=False))
+        shown = _with_status(result) if with_status else _json_values(result.rows())
+        typer.echo(json.dumps(shown, indent=2, default=str, allow_nan=False))
+
+
+@app.command()
+@project_options
+def serve(
+    ctx: typer.Context,
+    host: opt.Host = "127.0.0.1",
+    port: opt.Port = 6566,
+    token: opt.Token = None,
+    max_entities: opt.MaxEntities = 1000,
+    max_body: opt.MaxBody = 1 << 20,
+    pool_size: opt.PoolSize = 8,
+) -> None:
+    """Serve online lookups over HTTP in Feast's JSON: POST /get-online-features, GET /health, GET /metrics."""
+    with handled(ctx):
+        from fsql.server import serve as run_server
+        from fsql.server.app import ServerOptions
+
+        project = ctx.obj.project()
+        options = ServerOptions(token=token or None, max_entities=max_entities, max_body_bytes=max_body)
+        console.info(f"serving the online store of target '{project.config.target.name}' on http://{host}:{port}")
+        run_server(project, host=host, port=port, pool_size=pool_size, options=options)
+
+
+def _with_status(result: LookupResult) -> dict[str, Any]:
+    values = _json_values([dict(zip(result.feature_names, row, strict=True)) for row in result.values])
+    rows = zip(result.entities, values, result.statuses(), result.event_timestamps(), strict=True)
+    return {
+        "as_of": _json_times(result.as_of()),
+        "rows": [
+            {"entity": dict(keys), "values": row, "statuses": statuses, "event_timestamps": _json_times(times)}
+            for keys, row, statuses, times in rows
+        ],
+    }
+
+
+def _json_times(times: dict[str, datetime | None]) -> dict[str, str | None]:
+    return {name: None if moment is None else moment.isoformat() for name, moment in times.items()}
 
 
 def _json_values(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -148,3 +148,36 @@ Entity = Annotated[
 Now = Annotated[
     str | None, typer.Option("--now", metavar="TIME", help="Evaluate ttls at this time (ISO 8601; default now).")
 ]
+WithStatus = Annotated[
+    bool,
+    typer.Option(
+        "--with-status",
+        help="Print each value's status (PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE) and event time, and each view's as_of.",
+    ),
+]
+Host = Annotated[
+    str,
+    typer.Option(
+        "--host", metavar="ADDRESS", help="Address to listen on (0.0.0.0: every interface).", envvar="FSQL_SERVE_HOST"
+    ),
+]
+Port = Annotated[int, typer.Option("--port", metavar="PORT", help="TCP port to listen on.", envvar="FSQL_SERVE_PORT")]
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        metavar="TOKEN",
+        help="Require 'Authorization: Bearer TOKEN' on every route but /health (better: set FSQL_SERVE_TOKEN).",
+        envvar="FSQL_SERVE_TOKEN",
+        show_envvar=True,
+    ),
+]
+MaxEntities = Annotated[
+    int, typer.Option("--max-entities", metavar="N", help="Most entity rows in one request (more: 413).", min=1)
+]
+MaxBody = Annotated[
+    int, typer.Option("--max-body", metavar="BYTES", help="Largest request body accepted (larger: 413).", min=1)
+]
+PoolSize = Annotated[
+    int, typer.Option("--pool-size", metavar="N", help="Most Postgres connections the server opens.", min=1)
+]

@@ -3,7 +3,8 @@
 One statement per feature request joins every view's online table to the requested keys,
 which are bound as arrays and unnested WITH ORDINALITY, so 1 or 100 entities use the
 same prepared statement. Values older than a view's ttl (against `now`) come back NULL,
-and so do unknown entities.
+and so do unknown entities; each view's event time and freshness come back in the same row,
+so the statuses (`fsql.online.result`) describe exactly the values read.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fsql.compile.request import FeatureRequest, resolve_features
 from fsql.datatypes import out_of_range, type_label
 from fsql.engines.postgres import conninfo
 from fsql.errors import CompileError, ProjectError
+from fsql.online.result import FeatureStatus, LookupResult, ViewLookup
 from fsql.online.tables import table_ref
 from fsql.online.tile_lookup import as_of_column, join_aggregate_view
 from fsql.spec import Column, Definitions
@@ -82,7 +84,21 @@ class OnlineStore:
         full_feature_names: bool | None = None,
         now: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Features for each entity row, in the order given.
+        """Keys and feature values for each entity row, in the order given (see `lookup`)."""
+        return self.lookup(
+            entity_rows, service=service, features=features, full_feature_names=full_feature_names, now=now
+        ).rows()
+
+    def lookup(
+        self,
+        entity_rows: Sequence[Mapping[str, Any]],
+        *,
+        service: str | None = None,
+        features: Sequence[str] | None = None,
+        full_feature_names: bool | None = None,
+        now: datetime | None = None,
+    ) -> LookupResult:
+        """Values, statuses and event times for each entity row, in the order given; one query.
 
         Raises:
             CompileError: an unknown service or feature, or a row missing a key or with a
@@ -102,11 +118,40 @@ class OnlineStore:
         with self.pool.connection() as connection, connection.cursor() as cursor:
             cursor.execute(sql, params, prepare=True)
             rows = cursor.fetchall()
-        names = request.output_names
-        return [
-            {**{k.name: entity[k.name] for k in keys}, **dict(zip(names, row[: len(names)], strict=True))}
-            for entity, row in zip(entity_rows, rows, strict=True)
-        ]
+        return _result(request, keys, entity_rows, rows)
+
+
+def _result(
+    request: FeatureRequest, keys: Sequence[Column], entity_rows: Sequence[Mapping[str, Any]], rows: list[Any]
+) -> LookupResult:
+    """Split each row into its values and, per view, (event time, fresh), as `lookup_sql` lays them out."""
+    names = request.output_names
+    width = len(names)
+    views = []
+    for index, view in enumerate(request.views):
+        at = width + 2 * index
+        # An aggregate view's "event time" is its as_of, the same for every row (NULL before any build).
+        views.append(
+            ViewLookup(
+                name=view.view.name,
+                features=tuple(f.output_name for f in view.features),
+                statuses=tuple(_status(row[at], row[at + 1]) for row in rows),
+                event_timestamps=tuple(row[at] for row in rows),
+                as_of=rows[0][at] if view.view.is_aggregate and rows else None,
+            )
+        )
+    return LookupResult(
+        entities=tuple({k.name: entity[k.name] for k in keys} for entity in entity_rows),
+        feature_names=names,
+        values=tuple(tuple(row[:width]) for row in rows),
+        views=tuple(views),
+    )
+
+
+def _status(feature_ts: datetime | None, fresh: bool | None) -> FeatureStatus:
+    if feature_ts is None:
+        return FeatureStatus.NOT_FOUND
+    return FeatureStatus.PRESENT if fresh else FeatureStatus.OUTSIDE_MAX_AGE
 
 
 def safe_url(url: str) -> str:
@@ -201,9 +246,14 @@ def lookup_sql(request: FeatureRequest, schema: str, keys: tuple[Column, ...]) -
     )
     query = exp.select().from_(unnest)
     now = exp.cast(exp.Placeholder(this="now"), "TIMESTAMPTZ")
-    for view in request.views:
+    meta: list[exp.Expr] = []
+    for index, view in enumerate(request.views):
         if view.view.is_aggregate:
             query = join_aggregate_view(query, view, schema, exp.to_identifier(_REQUEST, quoted=True), now)
+            # After every value, per view: the time its values hold at, and "fresh" (windows have no ttl).
+            as_of = as_of_column(view.view)
+            meta.append(exp.alias_(as_of.this.copy(), f"_fsql_ts_{index}", quoted=True))
+            meta.append(exp.alias_(exp.true(), f"_fsql_fresh_{index}", quoted=True))
             continue
         alias = view.view.name
         on = exp.and_(
@@ -223,9 +273,10 @@ def lookup_sql(request: FeatureRequest, schema: str, keys: tuple[Column, ...]) -
             if fresh is not None:
                 value = exp.Case(ifs=[exp.If(this=fresh.copy(), true=value)])
             query = query.select(exp.alias_(value, output.output_name, quoted=True))
-    # After every feature: each aggregate view's as_of, the time its values are for.
-    query = query.select(*(as_of_column(v.view) for v in request.views if v.view.is_aggregate))
-    query = query.order_by(_col(_ORDINAL, _REQUEST))
+        # After every value, per view: its row's event time and whether the ttl kept it.
+        meta.append(exp.alias_(_col(FEATURE_TS, alias), f"_fsql_ts_{index}", quoted=True))
+        meta.append(exp.alias_(fresh or exp.true(), f"_fsql_fresh_{index}", quoted=True))
+    query = query.select(*meta).order_by(_col(_ORDINAL, _REQUEST))
     return query.sql("postgres", unsupported_level=ErrorLevel.RAISE)
 
 

@@ -1,0 +1,30 @@
+"""`fsql serve`: lookups over HTTP in Feast's JSON, through the same `OnlineStore` as the Python API."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fsql.errors import ProjectError
+
+if TYPE_CHECKING:
+    from fsql.api import Project
+    from fsql.server.app import ServerOptions
+
+
+def serve(project: Project, *, host: str, port: int, pool_size: int, options: ServerOptions) -> None:
+    """Run the server in the foreground until interrupted; the store closes on the way out.
+
+    Raises:
+        ProjectError: the `server` extra is not installed, or the online store cannot be reached.
+    """
+    try:
+        import uvicorn
+
+        from fsql.server.app import create_app
+    except ImportError as exc:
+        hint = f"fsql serve needs the server extra ({exc.name} is missing): pip install 'fsql[server]'"
+        raise ProjectError(hint) from None
+
+    with project.online_store(max_connections=pool_size) as store:
+        app = create_app(store, options)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

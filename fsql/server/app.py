@@ -1,0 +1,150 @@
+"""The HTTP face of the online store: routes parse and check a request, call the same
+`OnlineStore.lookup` the Python API does, and write Feast's JSON. No SQL here.
+
+Every error a client can cause is a 4xx with `{"error": message}` in the words the CLI uses;
+a store that cannot be reached is a 503; anything else is a 500 with no details (they go to
+the server's log, never a traceback to the client).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fsql.errors import CompileError, FsqlError
+from fsql.online.lookup import OnlineStore
+from fsql.server.feast_json import TooManyEntities, read_request, write_response
+from fsql.server.metrics import CONTENT_TYPE, Metrics
+
+log = logging.getLogger("fsql.server")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    token: str | None = None  # when set, every route but /health needs `Authorization: Bearer <token>`
+    max_entities: int = 1000
+    max_body_bytes: int = 1 << 20
+    health_timeout: float = 2.0  # seconds /health waits for a pooled connection
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def create_app(store: OnlineStore, options: ServerOptions | None = None) -> Starlette:
+    """The ASGI app serving `store`; the caller owns the store (opens and closes it)."""
+    options = options or ServerOptions()
+    metrics = Metrics(store.pool.get_stats)
+
+    async def get_online_features(request: Request) -> Response:
+        body = await _read_body(request, options.max_body_bytes)
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise HTTPError(400, f"the request body is not valid JSON: {exc}") from None
+        query = read_request(parsed, store.definitions, max_entities=options.max_entities)
+        result = await run_in_threadpool(
+            store.lookup,
+            query.entity_rows,
+            service=query.service,
+            features=query.features,
+            full_feature_names=query.full_feature_names,
+        )
+        return _json(200, write_response(result))
+
+    async def health(request: Request) -> Response:
+        try:
+            await run_in_threadpool(_ping, store, options.health_timeout)
+        except Exception as exc:
+            return _json(503, {"status": "unavailable", "error": f"the online store does not answer: {exc}"})
+        return _json(200, {"status": "ok"})
+
+    async def metrics_text(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    lookup = _guarded(get_online_features, "/get-online-features", metrics, options.token)
+    routes = [
+        Route("/get-online-features", lookup, methods=["POST"]),
+        Route("/health", _guarded(health, "/health", metrics, None), methods=["GET"]),  # probes send no token
+        Route("/metrics", _guarded(metrics_text, "/metrics", metrics, options.token), methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _guarded(handler: Handler, endpoint: str, metrics: Metrics, token: str | None) -> Handler:
+    """The handler behind the token check, with its errors as JSON and its latency measured."""
+
+    async def guarded(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            if token is not None:
+                _check_token(request, token)
+            response = await handler(request)
+        except HTTPError as exc:
+            response = _json(exc.status, {"error": str(exc)})
+        except TooManyEntities as exc:
+            response = _json(413, {"error": str(exc)})
+        except FsqlError as exc:  # unknown service or feature, a missing key, a key of the wrong type
+            response = _json(400 if isinstance(exc, CompileError) else 503, {"error": str(exc)})
+        except Exception as exc:
+            response = _unexpected(exc)
+        metrics.observe(endpoint, response.status_code, time.perf_counter() - started)
+        return response
+
+    return guarded
+
+
+def _unexpected(exc: Exception) -> Response:
+    from psycopg import Error as DatabaseError
+    from psycopg_pool import PoolTimeout
+
+    if isinstance(exc, PoolTimeout | DatabaseError):
+        log.warning("online store error: %s", exc)
+        return _json(503, {"error": f"the online store failed to answer: {type(exc).__name__}: {exc}"})
+    log.exception("unexpected error")
+    return _json(500, {"error": "unexpected server error; the server's log has the details"})
+
+
+def _check_token(request: Request, token: str) -> None:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise HTTPError(401, "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPError(413, f"the request body is {declared} bytes; this server takes at most {limit} (--max-body)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPError(413, f"the request body is over {limit} bytes, the most this server takes (--max-body)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _ping(store: OnlineStore, timeout: float) -> None:
+    with store.pool.connection(timeout=timeout) as connection:
+        connection.execute("SELECT 1")
+
+
+def _json(status: int, content: Any) -> Response:
+    body = orjson.dumps(content, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+    return Response(body, status_code=status, media_type="application/json")
