@@ -9,12 +9,22 @@ removed first, so none reach a pipe or a log file.
 
 from __future__ import annotations
 
+import os
+import sys
+
 from rich.console import Console
 from rich.text import Text
 
 from fsql.errors import strip_ansi
 
-err = Console(stderr=True, highlight=False)
+# Rich lays tables out in 80 columns when stderr is not a terminal, which cuts view names and
+# watermarks short in CI logs; a pipe has no width, so give it room (COLUMNS still wins).
+_PIPE_WIDTH = 200
+err = Console(
+    stderr=True,
+    highlight=False,
+    width=None if sys.stderr.isatty() or "COLUMNS" in os.environ else _PIPE_WIDTH,
+)
 
 
 def error(message: str) -> None:

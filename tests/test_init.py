@@ -112,26 +112,42 @@ def enable_online_target(project: Path, dsn: str, schema: str) -> None:
     """Uncomment the scaffold's example online target, as the README walkthrough says."""
     profiles = project / "profiles.yml"
     lines = profiles.read_text().splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line.startswith("    # online:"))
+    start = next(i for i, line in enumerate(lines) if line.startswith("    # postgres:"))
     lines[start:] = [line.replace("# ", "", 1) for line in lines[start:]]
     profiles.write_text("".join(lines).replace("fsql_online", schema))
 
 
-def test_the_walkthrough_from_init_to_a_lookup(
+def test_the_walkthrough_from_init_to_a_lookup_on_the_embedded_store(
+    scaffolded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(scaffolded)
+    built = runner.invoke(app, ["build"])
+    assert built.exit_code == 0, built.output
+    assert "success  customer_activity  4 of 4 rows upserted" in built.stderr
+    got = runner.invoke(app, ["get", "--service", "churn_prediction", "-e", "customer_id=3"])
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.stdout) == [
+        {"customer_id": 3, "orders_7d": 1, "spend_7d": 50.13, "avg_order_value": 50.13, "is_member": True}
+    ]
+    checked = runner.invoke(app, ["debug"])
+    assert "online store    OK    embedded Postgres under target/postgres" in checked.stderr
+
+
+def test_the_walkthrough_on_a_shared_postgres_target(
     scaffolded: Path, postgres_dsn: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     enable_online_target(scaffolded, postgres_dsn, postgres_schema)
     monkeypatch.chdir(scaffolded)
     monkeypatch.setenv("FSQL_ONLINE_URL", online_url(postgres_dsn))
-    built = runner.invoke(app, ["build", "-t", "online"])
+    built = runner.invoke(app, ["build", "-t", "postgres"])
     assert built.exit_code == 0, built.output
     assert "success  customer_activity  4 of 4 rows upserted" in built.stderr
-    got = runner.invoke(app, ["get", "-t", "online", "--service", "churn_prediction", "-e", "customer_id=3"])
+    got = runner.invoke(app, ["get", "-t", "postgres", "--service", "churn_prediction", "-e", "customer_id=3"])
     assert got.exit_code == 0, got.output
     assert json.loads(got.stdout) == [
         {"customer_id": 3, "orders_7d": 1, "spend_7d": 50.13, "avg_order_value": 50.13, "is_member": True}
     ]
-    checked = runner.invoke(app, ["debug", "-t", "online"])
+    checked = runner.invoke(app, ["debug", "-t", "postgres"])
     assert checked.exit_code == 0, checked.output
     assert f"online store    OK    Postgres at {online_url(postgres_dsn)}" in checked.stderr
 
@@ -143,8 +159,16 @@ def test_debug_checks_each_part_on_its_own_line(scaffolded: Path) -> None:
     assert lines[1].startswith("project file    OK    ") and lines[1].endswith("fsql_project.yml (project 'shop')")
     assert lines[2].startswith("profile         OK    target 'dev' (duckdb) from ")
     assert lines[3] == "offline engine  OK    duckdb: connected to duckdb:///:memory: and ran SELECT 1"
-    assert lines[4].startswith("online store    -     not configured: add `online: postgresql+psycopg://")
+    assert lines[4] == "online store    OK    embedded Postgres under target/postgres, schema fsql_online"
     assert lines[5] == "all checks passed"
+
+
+def test_debug_of_a_target_without_an_online_store_says_how_to_add_one(scaffolded: Path) -> None:
+    profiles = scaffolded / "profiles.yml"
+    profiles.write_text(profiles.read_text().replace("      online: embedded", "", 1))
+    result = runner.invoke(app, ["debug", "--project-dir", str(scaffolded)])
+    assert result.exit_code == 0, result.output
+    assert "online store    -     not configured: add `online: postgresql+psycopg://" in result.stderr
 
 
 def test_debug_without_a_project_exits_2(tmp_path: Path) -> None:
