@@ -115,7 +115,8 @@ def cursor_fetch(url: str, sql: str) -> pa.Table:
         cursor.execute(sql)
         rows, description = cursor.fetchall(), cursor.description
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in description]
-    return pa.table({d.name: pa.array(v, type=_OLD_TYPES.get(d.type_code)) for d, v in zip(description, columns)})
+    pairs = zip(description, columns, strict=True)
+    return pa.table({d.name: pa.array(v, type=_OLD_TYPES.get(d.type_code)) for d, v in pairs})
 
 
 def adbc_side(url: str, sql: str) -> Callable[[], pa.Table] | None:
@@ -239,8 +240,9 @@ def render(records: dict[str, dict[str, Any]]) -> str:
     )
     for label, r in records.items():
         lines += ["", f"### {label}: {r['date']}, fsql git {r['versions']['fsql git']}", ""]
-        lines.append(f"`{r['command']}`; load average {r['load'][0]:.1f} at the start, {r['load'][1]:.1f} at the end; "
-                     f"{r['machine']}; " + ", ".join(f"{k} {v}" for k, v in r["versions"].items() if k != "fsql git"))  # fmt: skip
+        used = ", ".join(f"{k} {v}" for k, v in r["versions"].items() if k != "fsql git")
+        load = f"load average {r['load'][0]:.1f} at the start, {r['load'][-1]:.1f} at the end"
+        lines.append(f"`{r['command']}`; {load}; {r['machine']}; {used}")
         if "pg" in r:
             lines += ["", *render_pg(r["pg"])]
         if "fixed" in r:
@@ -281,7 +283,8 @@ def render_fixed(f: dict[str, Any]) -> list[str]:
     lines = [
         "Fixed cost of `training_set()` on a warm `Project` (DuckDB, the training-set benchmark's 2-view project):",
         "",
-        "| spine rows | fsql median ms | its SQL alone, open connection, ms | fixed cost ms (wall) | fixed cost ms (CPU) |",
+        "| spine rows | fsql median ms | its SQL alone, open connection, ms | fixed cost ms (wall) "
+        "| fixed cost ms (CPU) |",
         "|---:|---:|---:|---:|---:|",
     ]
     for name in fixed:
@@ -319,9 +322,11 @@ def main() -> None:
     parser.add_argument("--part", choices=("all", "pg", "fixed"), default="all")
     parser.add_argument("--reps", type=int, default=7, help="interleaved rounds per side (default 7; pg: 5)")
     parser.add_argument("--label", default="current", help="the record to write (e.g. before, after)")
-    parser.add_argument("--url", default=os.environ.get("FSQL_BENCH_URL", "postgresql+psycopg://postgres@127.0.0.1/test"))
+    default_url = os.environ.get("FSQL_BENCH_URL", "postgresql+psycopg://postgres@127.0.0.1/test")
+    parser.add_argument("--url", default=default_url)
     args = parser.parse_args()
-    record: dict[str, Any] = {"date": report.now(), "command": " ".join(["python benchmarks/overheads.py", *sys.argv[1:]])}
+    command = " ".join(["python benchmarks/overheads.py", *sys.argv[1:]])
+    record: dict[str, Any] = {"date": report.now(), "command": command}
     record |= {"load": [os.getloadavg()[0]], "versions": report.versions()}
     box = report.machine()
     record["machine"] = f"{box['nproc']} cores ({box['cpu']}), {box['memory_gib']} GiB"
