@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+from psycopg.errors import UndefinedTable
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
@@ -116,7 +117,10 @@ class OnlineStore:
         params["now"] = now or datetime.now(UTC)
         sql = lookup_sql(request, self.schema, keys)
         with self.pool.connection() as connection, connection.cursor() as cursor:
-            cursor.execute(sql, params, prepare=True)
+            try:
+                cursor.execute(sql, params, prepare=True)
+            except UndefinedTable:
+                raise not_built_error(cursor, request, self.schema) from None
             rows = cursor.fetchall()
         return _result(request, keys, entity_rows, rows)
 
@@ -174,6 +178,25 @@ def refuse_offline_views(request: FeatureRequest, service: str | None) -> None:
             f"{asked} reads feature view(s) {names} with online: false, which have no online table: set "
             f"online: true on them and run `fsql build`, or leave their features out of the online request"
         )
+
+
+def not_built_error(cursor: Any, request: FeatureRequest, schema: str) -> ProjectError:
+    """The error for a lookup that met a missing online table: which views lack one, and what to run.
+
+    Only called once the lookup has failed, so the happy path pays no extra round trip.
+    """
+    views = [v.view for v in request.views]
+    names = [table_ref(schema, view.name).sql("postgres") for view in views]
+    cursor.execute(
+        "SELECT to_regclass(name) IS NULL FROM unnest(%s::text[]) WITH ORDINALITY AS t(name, n) ORDER BY n", (names,)
+    )
+    missing = [view for view, (absent,) in zip(views, cursor.fetchall(), strict=True) if absent] or views
+    listed = ", ".join(f"'{v.name}' ({v.where})" for v in missing)
+    select = missing[0].name if len(missing) == 1 else "'" + " ".join(v.name for v in missing) + "'"
+    return ProjectError(
+        f"feature view(s) {listed} have no online table in schema '{schema}' yet: nothing has been "
+        f"materialized for them. Run `fsql build --select {select}` (or `fsql build`) first, then look up again"
+    )
 
 
 def request_keys(request: FeatureRequest) -> tuple[Column, ...]:

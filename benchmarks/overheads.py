@@ -1,0 +1,347 @@
+"""fsql's overheads against their limits (issue 12): the Postgres fetch, and a training set's fixed cost.
+
+    python benchmarks/overheads.py [--part all|pg|fixed] [--reps N] [--label NAME] [--url URL]
+
+a. pg: the Postgres training set at 100k spine rows (`benchmarks/online.py`'s data: two views of 1M
+   entities, the lateral strategy with its supporting indexes). Sides, interleaved, each opening its own
+   connection: fsql `load_project(...).training_set(...)` end to end; the limit, fsql's SQL through
+   `COPY (...) TO STDOUT (FORMAT csv)` read by pyarrow with the result's schema known; the old fetch
+   (text protocol, `fetchall()`, arrow from Python tuples); ADBC (`adbc-driver-postgresql`, when
+   installed); and the server alone (`EXPLAIN (ANALYZE, TIMING OFF)`). Results are checked equal.
+b. fixed: a warm `Project` (loaded once, one call made) answering repeated `training_set(...)` on the
+   training-set benchmark's `small` data (`benchmarks/datagen.py`), at 100k and 100 spine rows, against
+   the same SQL run on a DuckDB connection kept open (the limit); the fixed cost is the difference.
+   cProfile of the warm calls says where the time goes.
+
+Figures go to benchmarks/overheads.json (one record per --label, default `current`) and into the
+section of benchmarks/RESULTS.md between this script's markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import datagen
+import duckdb
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import report
+import workloads
+
+import fsql
+from fsql.engines.postgres import conninfo
+
+HERE = Path(__file__).resolve().parent
+RESULTS_JSON = HERE / "overheads.json"
+BEGIN, END = "<!-- overheads.py: begin -->", "<!-- overheads.py: end -->"
+FIXED_GOAL_MS, PG_GOAL = 10.0, 1.2
+
+
+def timed(sides: dict[str, Callable[[], Any]], reps: int) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """Median wall and CPU seconds of each side over `reps` interleaved rounds (order alternating)."""
+    wall: dict[str, list[float]] = {name: [] for name in sides}
+    cpu: dict[str, list[float]] = {name: [] for name in sides}
+    last: dict[str, Any] = {}
+    for rep in range(reps):
+        for name in list(sides) if rep % 2 == 0 else list(sides)[::-1]:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            last[name] = sides[name]()
+            wall[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - cpu_started)
+    medians = {
+        name: {"s": statistics.median(wall[name]), "cpu_s": statistics.median(cpu[name]), "min_s": min(wall[name])}
+        for name in sides
+    }
+    return medians, last
+
+
+def same_rows(ours: pa.Table, theirs: pa.Table) -> bool:
+    con = duckdb.connect()
+    try:
+        con.register("ours", ours)
+        con.register("theirs", theirs.cast(ours.schema))
+        counts = con.execute(
+            "SELECT (SELECT count(*) FROM (FROM ours EXCEPT ALL FROM theirs)), "
+            "(SELECT count(*) FROM (FROM theirs EXCEPT ALL FROM ours))"
+        ).fetchone()
+    finally:
+        con.close()
+    return ours.num_rows == theirs.num_rows and counts == (0, 0)
+
+
+# --- a. the Postgres fetch ---------------------------------------------------------------
+
+
+def pg_connect(url: str) -> psycopg.Connection[Any]:
+    con = psycopg.connect(conninfo(url), autocommit=True)
+    con.execute("SET TIME ZONE 'UTC'")
+    return con
+
+
+def copy_into_arrow(url: str, sql: str, schema: pa.Schema) -> pa.Table:
+    """The limit: COPY of the same SQL into pyarrow, the schema known beforehand."""
+    with pg_connect(url) as con, con.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
+        data = b"".join(copy)
+    return pacsv.read_csv(
+        pa.BufferReader(data),
+        read_options=pacsv.ReadOptions(column_names=schema.names),
+        convert_options=pacsv.ConvertOptions(
+            column_types=schema, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
+            true_values=["t"], false_values=["f"],
+        ),
+    )  # fmt: skip
+
+
+_OLD_TYPES = {20: pa.int64(), 23: pa.int32(), 701: pa.float64(), 16: pa.bool_(), 25: pa.string()}
+_OLD_TYPES |= {1043: pa.string(), 1184: pa.timestamp("us", tz="UTC"), 1114: pa.timestamp("us")}
+
+
+def cursor_fetch(url: str, sql: str) -> pa.Table:
+    """fsql's fetch before this change: text protocol, fetchall(), arrow built from Python tuples."""
+    with pg_connect(url) as con, con.cursor() as cursor:
+        cursor.execute(sql)
+        rows, description = cursor.fetchall(), cursor.description
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in description]
+    pairs = zip(description, columns, strict=True)
+    return pa.table({d.name: pa.array(v, type=_OLD_TYPES.get(d.type_code)) for d, v in pairs})
+
+
+def adbc_side(url: str, sql: str) -> Callable[[], pa.Table] | None:
+    try:
+        import adbc_driver_postgresql.dbapi as adbc
+    except ImportError:
+        return None
+
+    def run() -> pa.Table:
+        with adbc.connect(conninfo(url)) as con, con.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+            cursor.execute(sql)
+            return cursor.fetch_arrow_table()
+
+    return run
+
+
+def server_seconds(url: str, sql: str) -> float:
+    with pg_connect(url) as con:
+        plan = [row[0] for row in con.execute(f"EXPLAIN (ANALYZE, TIMING OFF) {sql}").fetchall()]
+    return float(next(line for line in plan if line.startswith("Execution Time")).split()[2]) / 1000
+
+
+def bench_pg(url: str, reps: int) -> dict[str, Any]:
+    import online  # its data, project and table loading
+
+    schema = "fsql_bench_overheads"
+    with tempfile.TemporaryDirectory(prefix="fsql-overheads-") as folder:
+        root = Path(folder)
+        paths = online.generate(root, 1_000_000)
+        online.reset_schema(url, schema)
+        try:
+            pg_dir = online.write_project(
+                root / "pg", offline=url, online=url, schema=schema,
+                sources={"drivers": f"table: {schema}.drivers", "riders": f"table: {schema}.riders"},
+            )  # fmt: skip
+            online.load_offline_tables(url, schema, paths, pg_dir)
+            spine = f"{schema}.spine"
+            fsql.load_project(pg_dir).training_set(service=online.SERVICE, spine=spine)  # warms the caches
+            sql = next((pg_dir / "target" / "run" / "postgres").glob("*.sql")).read_text()
+            known = cursor_fetch(url, sql).schema
+            sides: dict[str, Callable[[], Any]] = {
+                "fsql": lambda: fsql.load_project(pg_dir).training_set(service=online.SERVICE, spine=spine),
+                "copy_limit": lambda: copy_into_arrow(url, sql, known),
+                "cursor_fetch": lambda: cursor_fetch(url, sql),
+                "server": lambda: server_seconds(url, sql),
+            }
+            adbc = adbc_side(url, sql)
+            if adbc is not None:
+                sides["adbc"] = adbc
+            medians, last = timed(sides, reps)
+            medians["server"]["server_s"] = statistics.median([server_seconds(url, sql) for _ in range(3)])
+        finally:
+            online.reset_schema(url, schema, create=False)
+    tables = {name: value for name, value in last.items() if isinstance(value, pa.Table)}
+    equal = {name: same_rows(tables["fsql"], table) for name, table in tables.items() if name != "fsql"}
+    if not all(equal.values()):
+        raise SystemExit(f"results differ from fsql's: {equal}")
+    return {"sides": medians, "rows": tables["fsql"].num_rows, "types": [str(t) for t in tables["fsql"].schema.types]}
+
+
+# --- b. the fixed cost of a warm Project --------------------------------------------------
+
+
+def bench_fixed(reps: int) -> dict[str, Any]:
+    data, _ = datagen.generate(datagen.SCALES["small"])
+    with tempfile.TemporaryDirectory(prefix="fsql-overheads-") as folder:
+        project_dir = workloads.write_project(Path(folder), data)
+        tiny = Path(folder) / "tiny_spine.parquet"
+        pq.write_table(pq.read_table(data.spine).slice(0, 100), tiny)
+        project = fsql.load_project(project_dir)
+        calls = {"100k": str(data.spine), "100": str(tiny)}
+        sql = {}
+        for name, spine in calls.items():
+            project.training_set(service=workloads.SERVICE, spine=spine)
+            sql[name] = next((project_dir / "target" / "run" / "duckdb").glob("*.sql")).read_text()
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET file_search_path = ?", [str(project_dir)])
+
+        def fsql_side(spine: str) -> Callable[[], pa.Table]:
+            return lambda: project.training_set(service=workloads.SERVICE, spine=spine)
+
+        def sql_side(text: str) -> Callable[[], pa.Table]:
+            return lambda: con.sql(text).to_arrow_table()
+
+        sides = {f"fsql_{n}": fsql_side(s) for n, s in calls.items()} | {f"sql_{n}": sql_side(sql[n]) for n in calls}
+        medians, last = timed(sides, reps)
+        for name in calls:
+            if not same_rows(last[f"fsql_{name}"], last[f"sql_{name}"]):
+                raise SystemExit(f"fsql's result differs from its SQL's at {name} spine rows")
+        profile = profile_calls(lambda: project.training_set(service=workloads.SERVICE, spine=str(tiny)), 50)
+        con.close()
+    fixed = {n: {k: medians[f"fsql_{n}"][k] - medians[f"sql_{n}"][k] for k in ("s", "cpu_s")} for n in calls}
+    return {"sides": medians, "fixed": fixed, "profile": profile}
+
+
+def profile_calls(call: Callable[[], Any], calls: int) -> list[tuple[str, float]]:
+    """fsql's own functions by cumulative ms per call, the largest first (profiling inflates them)."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(calls):
+        call()
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    rows = []
+    for (path, line, function), (_, _, _, cumulative, _) in stats.items():
+        if "/fsql/" in path and "/benchmarks/" not in path:
+            rows.append((f"{path.split('/fsql/', 1)[1]}:{line} {function}", cumulative / calls * 1000))
+    return sorted(rows, key=lambda row: -row[1])[:14]
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+def render(records: dict[str, dict[str, Any]]) -> str:
+    lines = [BEGIN, "", "## Overheads against their limits (`benchmarks/overheads.py`, issue 12)", ""]
+    lines.append(
+        "Each record is one run; its ratios compare sides measured in that run, interleaved (medians). "
+        "CPU is this process's (the Postgres server's is not in it)."
+    )
+    for label, r in records.items():
+        lines += ["", f"### {label}: {r['date']}, fsql git {r['versions']['fsql git']}", ""]
+        used = ", ".join(f"{k} {v}" for k, v in r["versions"].items() if k != "fsql git")
+        load = f"load average {r['load'][0]:.1f} at the start, {r['load'][-1]:.1f} at the end"
+        lines.append(f"`{r['command']}`; {load}; {r['machine']}; {used}")
+        if "pg" in r:
+            lines += ["", *render_pg(r["pg"])]
+        if "fixed" in r:
+            lines += ["", *render_fixed(r["fixed"])]
+    return "\n".join([*lines, "", END])
+
+
+def render_pg(p: dict[str, Any]) -> list[str]:
+    s = p["sides"]
+    limit = s["copy_limit"]["s"]
+    labels = {
+        "fsql": "fsql `training_set()` end to end (fresh `load_project`)",
+        "copy_limit": "limit: the same SQL, `COPY ... TO STDOUT (FORMAT csv)` into pyarrow, schema known",
+        "cursor_fetch": "the old fetch: text protocol, `fetchall()`, arrow from tuples",
+        "adbc": "ADBC (`adbc-driver-postgresql`), `fetch_arrow_table()`",
+        "server": "EXPLAIN (ANALYZE, TIMING OFF) round trip",
+    }
+    lines = [
+        f"Postgres training set, {p['rows']:,} spine rows (lateral strategy, 2 views x 1M entities):",
+        "",
+        "| side | median s | fastest s | CPU s (client) | / limit |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, m in s.items():
+        lines.append(f"| {labels[name]} | {m['s']:.3f} | {m['min_s']:.3f} | {m['cpu_s']:.3f} | {m['s'] / limit:.2f} |")
+    ratio = s["fsql"]["s"] / limit
+    lines += [
+        "",
+        f"fsql / limit = **{ratio:.2f}** (goal <= {PG_GOAL}: {'met' if ratio <= PG_GOAL else 'missed'}); the old "
+        f"fetch / limit = {s['cursor_fetch']['s'] / limit:.2f}; the server alone executes the query in "
+        f"{s['server']['server_s']:.3f} s.",
+    ]
+    return lines
+
+
+def render_fixed(f: dict[str, Any]) -> list[str]:
+    s, fixed = f["sides"], f["fixed"]
+    lines = [
+        "Fixed cost of `training_set()` on a warm `Project` (DuckDB, the training-set benchmark's 2-view project):",
+        "",
+        "| spine rows | fsql median ms | its SQL alone, open connection, ms | fixed cost ms (wall) "
+        "| fixed cost ms (CPU) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for name in fixed:
+        lines.append(
+            f"| {name} | {s[f'fsql_{name}']['s'] * 1000:.1f} | {s[f'sql_{name}']['s'] * 1000:.1f} "
+            f"| {fixed[name]['s'] * 1000:.1f} | {fixed[name]['cpu_s'] * 1000:.1f} |"
+        )
+    worst = max(v["s"] for v in fixed.values()) * 1000
+    lines += [
+        "",
+        f"Goal: under {FIXED_GOAL_MS:.0f} ms: {'met' if worst < FIXED_GOAL_MS else 'missed'} ({worst:.1f} ms, "
+        "the larger of the two).",
+        "",
+        "cProfile, 100-row spine, ms per call (cumulative; profiling inflates them):",
+        "",
+        "| function | ms |",
+        "|---|---:|",
+        *(f"| `{name}` | {ms:.2f} |" for name, ms in f["profile"]),
+    ]
+    return lines
+
+
+def save(label: str, record: dict[str, Any]) -> None:
+    records = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
+    records[label] = {**records.get(label, {}), **record}
+    RESULTS_JSON.write_text(json.dumps(records, indent=2) + "\n")
+    text = report.RESULTS_MD.read_text()
+    head, _, rest = text.partition(BEGIN)
+    tail = rest.partition(END)[2] if rest else ""
+    report.RESULTS_MD.write_text(head.rstrip("\n") + "\n\n" + render(records) + (tail or "\n"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=("all", "pg", "fixed"), default="all")
+    parser.add_argument("--reps", type=int, default=7, help="interleaved rounds per side (default 7; pg: 5)")
+    parser.add_argument("--label", default="current", help="the record to write (e.g. before, after)")
+    default_url = os.environ.get("FSQL_BENCH_URL", "postgresql+psycopg://postgres@127.0.0.1/test")
+    parser.add_argument("--url", default=default_url)
+    args = parser.parse_args()
+    command = " ".join(["python benchmarks/overheads.py", *sys.argv[1:]])
+    record: dict[str, Any] = {"date": report.now(), "command": command}
+    record |= {"load": [os.getloadavg()[0]], "versions": report.versions()}
+    box = report.machine()
+    record["machine"] = f"{box['nproc']} cores ({box['cpu']}), {box['memory_gib']} GiB"
+    if args.part in ("all", "fixed"):
+        print("b. fixed cost of a warm Project")
+        record["fixed"] = bench_fixed(max(args.reps, 3) * 3)
+        print(json.dumps(record["fixed"]["fixed"]))
+    if args.part in ("all", "pg"):
+        print("a. Postgres training set")
+        record["pg"] = bench_pg(args.url, min(args.reps, 5))
+        print(json.dumps({k: round(v["s"], 3) for k, v in record["pg"]["sides"].items()}))
+    record["load"].append(os.getloadavg()[0])
+    save(args.label, record)
+    print(f"updated {report.RESULTS_MD.relative_to(HERE.parent)} and {RESULTS_JSON.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()
