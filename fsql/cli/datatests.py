@@ -8,7 +8,7 @@ import typer
 
 from fsql import console
 from fsql.api import Project
-from fsql.datatests.run import TestResult, run_tests, select_tests
+from fsql.datatests.run import DataTestResult, run_tests, select_tests
 
 
 def run_data_tests(project: Project, *, select: str | None, exclude: str | None, at: datetime) -> None:
@@ -22,7 +22,7 @@ def run_data_tests(project: Project, *, select: str | None, exclude: str | None,
         )
         return
 
-    def progress(result: TestResult) -> None:
+    def progress(result: DataTestResult) -> None:
         console.info(f"{result.status:>5}  {result.test.name}  ({result.seconds:.2f} s)")
 
     run = run_tests(project, select=select, exclude=exclude, at=at, on_result=progress)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .run import TestResult, project_tests, run_test
+from .run import DataTestResult, project_tests, run_test
 
 if TYPE_CHECKING:
     from fsql.api import Project
@@ -24,8 +24,8 @@ class BuildGate:
         self.engine = engine
         self.at = at
         self.enabled = enabled and engine is not None
-        self.results: list[TestResult] = []
-        self._done: dict[str, TestResult] = {}
+        self.results: list[DataTestResult] = []
+        self._done: dict[str, DataTestResult] = {}
 
     def stop(self, view_name: str) -> str | None:
         """Run the tests of a view about to be materialized (and of its source); why it must stop, or None."""
@@ -43,7 +43,7 @@ class BuildGate:
         reasons = "; ".join(f"data test '{r.test.name}' {_said(r)}: {r.message}" for r in failed)
         return f"not materialized: {reasons} (--skip-tests builds without tests)"
 
-    def _run(self, test: Any) -> TestResult:
+    def _run(self, test: Any) -> DataTestResult:
         if test.name not in self._done:
             assert self.engine is not None
             self._done[test.name] = run_test(self.project, test, self.engine, at=self.at)
@@ -54,5 +54,5 @@ class BuildGate:
         return [r.as_json() for r in self.results]
 
 
-def _said(result: TestResult) -> str:
+def _said(result: DataTestResult) -> str:
     return "failed" if result.status == "fail" else "could not run"

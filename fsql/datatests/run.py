@@ -31,7 +31,7 @@ _NODE_KINDS = {"source": "source", "view": "view"}
 
 
 @dataclass
-class TestResult:
+class DataTestResult:
     test: DataTest
     status: str  # pass | warn | fail | error
     failures: int = 0
@@ -67,8 +67,8 @@ class TestResult:
 
 
 @dataclass
-class TestRun:
-    results: list[TestResult] = field(default_factory=list)
+class DataTestRun:
+    results: list[DataTestResult] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -102,8 +102,8 @@ def run_tests(
     select: str | None = None,
     exclude: str | None = None,
     at: datetime | None = None,
-    on_result: Callable[[TestResult], None] | None = None,
-) -> TestRun:
+    on_result: Callable[[DataTestResult], None] | None = None,
+) -> DataTestRun:
     """Run the selected tests on the target's offline engine and write target/run_results.json.
 
     Args:
@@ -112,7 +112,7 @@ def run_tests(
     started = time.perf_counter()
     definitions = project.validate()
     tests = select_tests(definitions, select=select, exclude=exclude)
-    run = TestRun()
+    run = DataTestRun()
     if tests:
         engine = open_engine(project.config.target, project.config.root)
         try:
@@ -128,7 +128,7 @@ def run_tests(
     return run
 
 
-def run_test(project: Project, test: DataTest, engine: OfflineEngine, *, at: datetime) -> TestResult:
+def run_test(project: Project, test: DataTest, engine: OfflineEngine, *, at: datetime) -> DataTestResult:
     """Compile one test, write its SQL under target/compiled/, run it, and judge the rows it returns."""
     started = time.perf_counter()
     config, definitions = project.config, project.definitions
@@ -140,22 +140,24 @@ def run_test(project: Project, test: DataTest, engine: OfflineEngine, *, at: dat
         sql = compile_test(definitions, test, dialect=engine.dialect, at=at, file_root=config.root)
         rows = engine.query_arrow(sql, sql_path=path, node=test.unique_id).to_pylist()
     except FsqlError as exc:
-        return TestResult(test, "error", message=str(exc), seconds=time.perf_counter() - started, compiled_path=path)
+        return DataTestResult(
+            test, "error", message=str(exc), seconds=time.perf_counter() - started, compiled_path=path
+        )
     except Exception as exc:  # a driver error the engine did not wrap: report it on the test, go on
         message = f"{type(exc).__name__}: {str(exc).strip()}"
-        return TestResult(test, "error", message=message, seconds=time.perf_counter() - started, compiled_path=path)
+        return DataTestResult(test, "error", message=message, seconds=time.perf_counter() - started, compiled_path=path)
     result = _freshness(test, rows, at) if test.kind == "freshness" else _counted(test, rows)
     result.seconds, result.compiled_path = time.perf_counter() - started, path
     return result
 
 
-def _counted(test: DataTest, rows: list[dict[str, Any]]) -> TestResult:
+def _counted(test: DataTest, rows: list[dict[str, Any]]) -> DataTestResult:
     failures = int(rows[0][FAILURES]) if rows else 0
     samples = [{k: v for k, v in row.items() if k != FAILURES} for row in rows]
     if not failures:
-        return TestResult(test, "pass")
+        return DataTestResult(test, "pass")
     status = "fail" if test.severity == "error" else "warn"
-    return TestResult(test, status, failures, _failure_message(test, failures, samples), samples=samples)
+    return DataTestResult(test, status, failures, _failure_message(test, failures, samples), samples=samples)
 
 
 def _failure_message(test: DataTest, failures: int, samples: list[dict[str, Any]]) -> str:
@@ -194,7 +196,7 @@ def _shown(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else repr(value)
 
 
-def _freshness(test: DataTest, rows: list[dict[str, Any]], at: datetime) -> TestResult:
+def _freshness(test: DataTest, rows: list[dict[str, Any]], at: datetime) -> DataTestResult:
     latest = rows[0][LATEST] if rows else None
     limits = ", ".join(
         f"{label} {d}" for label, d in (("warn after", test.warn_after), ("error after", test.error_after)) if d
@@ -209,9 +211,9 @@ def _freshness(test: DataTest, rows: list[dict[str, Any]], at: datetime) -> Test
         level = _stale_level(test, age)
         message = f"newest event {_utc(latest)} is {_age(age)} old at {_utc(at)} ({limits})"
     if level is None:
-        return TestResult(test, "pass", message=message)
+        return DataTestResult(test, "pass", message=message)
     status = "fail" if level == "error" and test.severity == "error" else "warn"
-    return TestResult(test, status, 1, message, samples=[{LATEST: latest}])
+    return DataTestResult(test, status, 1, message, samples=[{LATEST: latest}])
 
 
 def _stale_level(test: DataTest, age: timedelta) -> str | None:
