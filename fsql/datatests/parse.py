@@ -150,6 +150,8 @@ class _Value:
     def __init__(self, ctx: _Context, kind: str, test: Mapping | None, value: Any, where: Where) -> None:
         self.ctx, self.kind, self.value, self.where = ctx, kind, value, where
         self.mapping: Mapping | None = None
+        # Where a string value's text starts (for positions inside an expression).
+        self.text_where = test.where_text(kind) if test is not None and isinstance(value, str) else where
         if isinstance(value, dict):
             parent = test.where_value(kind) if test is not None else where
             self.mapping = Mapping(
@@ -261,7 +263,7 @@ def _check_bounds(v: _Value, low: float | None, high: float | None) -> None:
 
 
 def _expression(ctx: _Context, v: _Value) -> dict[str, Any]:
-    text, where = v.value, v.where
+    text, where = v.value, v.text_where
     if v.mapping is not None:
         v.mapping.check_keys(EXPRESSION_KEYS)
         text, where = v.arg("expression", (str,), "an SQL predicate"), v.mapping.where_text("expression")
