@@ -19,6 +19,7 @@ from fsql.compile.latest import compile_latest_rows
 from fsql.compile.request import OutputFeature, ViewRequest
 from fsql.compile.strategy import strategy_for
 from fsql.compile.tiles import compile_tiles
+from fsql.datatests.gate import BuildGate
 from fsql.engines import open_engine
 from fsql.engines.postgres import probe
 from fsql.errors import FsqlError, MigrationError
@@ -89,6 +90,7 @@ class BuildOptions:
     full_refresh: bool = False
     start: datetime | None = None  # set by `fsql materialize` for an explicit window
     create_indexes: bool = False
+    skip_tests: bool = False  # build without running the views' data tests first
 
 
 def build(
@@ -105,12 +107,18 @@ def build(
     if url is not None:  # one error for a store that is down, not one per view
         probe(url, what=f"the online store of target '{target.name}'")
     engine = open_engine(target, project.config.root) if url is not None else None
+    gate = BuildGate(project, engine, at=options.end, enabled=not options.skip_tests)  # fsql.datatests
     try:
         if engine is not None and options.create_indexes:
             _create_indexes(project, views, engine)
         with _data_checks(project, engine) as check:
             for name in views:
-                node = _run_node(project, name, options, engine, url, check)
+                stopped = gate.stop(name)  # a failing error-level data test: the view is not materialized
+                node = (
+                    NodeResult(name, "error", stopped)
+                    if stopped
+                    else _run_node(project, name, options, engine, url, check)
+                )
                 result.nodes.append(node)
                 if on_node is not None:
                     on_node(node)
@@ -118,7 +126,8 @@ def build(
         if engine is not None:
             engine.close()
     result.seconds = time.perf_counter() - started
-    artifacts.write_run_results(project.config.target_dir, [n.as_json() for n in result.nodes], result.seconds)
+    results = [*(n.as_json() for n in result.nodes), *gate.results_json()]
+    artifacts.write_run_results(project.config.target_dir, results, result.seconds)
     return result
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from fsql.aggregations import read_aggregations
 from fsql.checks import check_definitions, parse_source_query, query_columns
+from fsql.datatests.parse import source_tests, view_tests
 from fsql.datatypes import TIMESTAMP_TYPES, TYPE_NAMES, canonical_type
 from fsql.durations import DURATION_HELP, Duration, parse_duration
 from fsql.errors import ProjectError, did_you_mean
@@ -66,6 +68,7 @@ SOURCE_KEYS = (
     "created_timestamp",
     "partition_column",
     "columns",
+    "tests",
 )
 FEATURE_VIEW_KEYS = (
     "name",
@@ -81,8 +84,9 @@ FEATURE_VIEW_KEYS = (
     "tags",
     "owner",
     "description",
+    "tests",
 )
-FEATURE_KEYS = ("name", "type", "expr", "description")
+FEATURE_KEYS = ("name", "type", "expr", "description", "tests")
 FEATURE_SERVICE_KEYS = ("name", "features", "full_feature_names", "description", "tags", "owner")
 _SOURCE_HELP = (
     "'table' (a table name), 'path' (a parquet or CSV file), 'sql' (a query) "
@@ -278,7 +282,7 @@ class _SourceReader:
             query = parse_source_query(location, sql_where, m.what, self.config.dialect, raw=raw)
             columns = columns or query_columns(query, sql_where, m.what)
             sql = {"template": template, "sql_where": sql_where}
-        return Source(
+        source = Source(
             name=name,
             kind=kind,
             location=location,
@@ -290,6 +294,7 @@ class _SourceReader:
             where=m.where(),
             **sql,
         )
+        return replace(source, tests=source_tests(m, source, self.config.dialect)) if m.has("tests") else source
 
     def _render(self, m: Mapping, key: str, text: str) -> tuple[str, Where, str | None, str]:
         """The rendered SQL, where its text starts, the template's name, and the text before rendering."""
@@ -427,7 +432,7 @@ def _feature_view(m: Mapping, definitions: Definitions) -> FeatureView:
     )
     if view.online:
         _check_online_name_lengths(m, view)
-    return view
+    return replace(view, tests=view_tests(m, view, source, definitions.dialect))
 
 
 # Postgres truncates longer identifiers without an error, so two long names can become one.

@@ -99,24 +99,43 @@ def select_views(definitions: Definitions, *, select: str | None = None, exclude
         >>> select_views(example_definitions(), select="driver_stats")
         ['driver_stats']
     """
-    views = definitions.feature_views
+    chosen = select_nodes(definitions, select=select, exclude=exclude)
+    return [name for name in definitions.feature_views if ("view", name) in chosen]
+
+
+def select_nodes(
+    definitions: Definitions,
+    *,
+    select: str | None = None,
+    exclude: str | None = None,
+    kinds: tuple[str, ...] = ("view",),
+) -> set[Node]:
+    """The nodes of `kinds` a selection picks. `fsql test` asks for sources and views (their tests):
+    `source:x` then picks x and the views reading it, `+view` a view and its source.
+
+    Example:
+        >>> from fsql.compile import example_definitions
+        >>> sorted(select_nodes(example_definitions(), select="+driver_stats", kinds=("source", "view")))
+        [('source', 'stats'), ('view', 'driver_stats')]
+    """
     graph = project_graph(definitions)
-    chosen = set(views) if not select else _union(definitions, graph, select)
+    everything = {node for node in graph.parents if node[0] in kinds}
+    chosen = everything if not select else _union(definitions, graph, select, kinds)
     if exclude:
-        chosen -= _union(definitions, graph, exclude)
-    return [name for name in views if name in chosen]
+        chosen -= _union(definitions, graph, exclude, kinds)
+    return chosen
 
 
-def _union(definitions: Definitions, graph: Graph, text: str) -> set[str]:
-    result: set[str] = set()
+def _union(definitions: Definitions, graph: Graph, text: str, kinds: tuple[str, ...]) -> set[Node]:
+    result: set[Node] = set()
     for part in text.split():
-        sets = [_match(definitions, graph, item) for item in part.split(",") if item]
+        sets = [_match(definitions, graph, item, kinds) for item in part.split(",") if item]
         result |= set.intersection(*sets) if sets else set()
     return result
 
 
-def _match(definitions: Definitions, graph: Graph, item: str) -> set[str]:
-    """The views one selector picks, e.g. `+service:x` or `source:y+`."""
+def _match(definitions: Definitions, graph: Graph, item: str, kinds: tuple[str, ...]) -> set[Node]:
+    """The nodes of `kinds` one selector picks, e.g. `+service:x` or `source:y+`."""
     upstream, downstream = item.startswith("+"), item.endswith("+") and len(item) > 1
     method, _, value = item.removeprefix("+").removesuffix("+").rpartition(":")
     method = method or "view"
@@ -133,7 +152,7 @@ def _match(definitions: Definitions, graph: Graph, item: str) -> set[str]:
         nodes |= graph.upstream(seeds)
     if downstream or method == "source":
         nodes |= graph.downstream(seeds)
-    return {name for kind, name in nodes if kind == "view"}
+    return {node for node in nodes if node[0] in kinds}
 
 
 _UNKNOWN = {

@@ -9,11 +9,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
 from fsql.durations import Duration
 from fsql.yamlfile import Where
+
+if TYPE_CHECKING:
+    from fsql.datatests.model import DataTest
 
 _NOWHERE = Where(Path("<memory>"))
 
@@ -57,6 +61,7 @@ class Source:
     partition_column: str | None = None
     # Where the SQL text starts (the template file, or the YAML line of `sql:`).
     sql_where: Where | None = field(default=None, compare=False)
+    tests: tuple[DataTest, ...] = ()  # `fsql test` (fsql.datatests)
 
     @property
     def file_format(self) -> str:
@@ -151,6 +156,7 @@ class FeatureView:
     aggregations: tuple[Aggregation, ...] = ()
     # Both ends of every window snap to a multiple of it (counted from 1970-01-01T00:00Z).
     granularity: Duration | None = None
+    tests: tuple[DataTest, ...] = ()  # its own and its features' (fsql.datatests)
 
     def feature(self, name: str) -> Feature | None:
         return next((f for f in self.features if f.name == name), None)

@@ -257,8 +257,9 @@ def build(
     end: opt.End = None,
     create_indexes: opt.CreateIndexes = False,
     no_data_checks: opt.NoDataChecks = False,
+    skip_tests: opt.SkipTests = False,
 ) -> None:
-    """Validate, compile, write target/ artifacts, and materialize online views into Postgres."""
+    """Validate, compile, write target/ artifacts, run each view's data tests, and materialize online views."""
     with handled(ctx):
         options = BuildOptions(
             end=_parse_time(end, "--end"),
@@ -266,6 +267,7 @@ def build(
             exclude=exclude,
             full_refresh=full_refresh,
             create_indexes=create_indexes,
+            skip_tests=skip_tests,
         )
         _run_build(ctx.obj.project(no_data_checks=no_data_checks), options)
 
@@ -279,11 +281,16 @@ def materialize(
     select: opt.Select = None,
     exclude: opt.Exclude = None,
     no_data_checks: opt.NoDataChecks = False,
+    skip_tests: opt.SkipTests = False,
 ) -> None:
     """Materialize online views for an explicit window (start, end], whatever their watermark."""
     with handled(ctx):
         options = BuildOptions(
-            end=_parse_time(end, "--end"), start=_parse_time(start, "--start"), select=select, exclude=exclude
+            end=_parse_time(end, "--end"),
+            start=_parse_time(start, "--start"),
+            select=select,
+            exclude=exclude,
+            skip_tests=skip_tests,
         )
         _run_build(ctx.obj.project(no_data_checks=no_data_checks), options)
 
@@ -346,6 +353,23 @@ def _run_build(project: Project, options: BuildOptions) -> None:
             if node.status == "error":
                 console.error(f"{node.view}: {node.message}")
         raise typer.Exit(2 if result.could_not_run else 1)
+
+
+@app.command(name="test")
+@project_options
+def test_(
+    ctx: typer.Context,
+    select: opt.TestSelect = None,
+    exclude: opt.Exclude = None,
+    at: opt.At = None,
+    no_data_checks: opt.NoDataChecks = False,
+) -> None:
+    """Run the data tests of sources, feature views and features; exit 1 if an error-level test fails."""
+    from fsql.cli.datatests import run_data_tests
+
+    with handled(ctx):
+        project = ctx.obj.project(no_data_checks=no_data_checks)
+        run_data_tests(project, select=select, exclude=exclude, at=_parse_time(at, "--at"))
 
 
 @app.command()

@@ -181,3 +181,22 @@ MaxBody = Annotated[
 PoolSize = Annotated[
     int, typer.Option("--pool-size", metavar="N", help="Most Postgres connections the server opens.", min=1)
 ]
+At = Annotated[
+    str | None,
+    typer.Option("--at", metavar="TIME", help="Measure freshness against this time (ISO 8601, UTC; default now)."),
+]
+SkipTests = Annotated[
+    bool, typer.Option("--skip-tests", help="Materialize without running the views' data tests first.")
+]
+TestSelect = Annotated[
+    str | None,
+    typer.Option(
+        "--select",
+        "-s",
+        metavar="SELECTOR",
+        help=(
+            "Sources and views whose tests run: names, tag:x, source:x, entity:x, service:x; +x adds x's parents "
+            "(a view's source), x+ its children (space = or, comma = and)."
+        ),
+    ),
+]
