@@ -11,7 +11,7 @@ parquet footers (starting a session costs 5-10 s). A BigQuery target that cannot
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,9 @@ from fsql.spec import Source, SourceKind
 
 # Engines whose target, when fsql cannot open it, leaves the checks skipped rather than failing.
 _SKIPPED_WHEN_UNREACHABLE = frozenset({"bigquery"})
+# Engines too costly to start for a check (Spark's JVM): unless one already runs in this
+# process, their sources' schemas are read from parquet footers instead.
+_FOOTERS_UNLESS_RUNNING: dict[str, Callable[[], bool]] = {"spark": lambda: _spark_session_active()}
 NO_DATA_CHECKS_HINT = "to check the definitions without their data, pass --no-data-checks"
 
 
@@ -104,7 +107,8 @@ def local_path(location: str, root: Path) -> Path | None:
 @contextmanager
 def target_reader(target: Target, root: Path) -> Iterator[tuple[SchemaReader | None, str]]:
     """A reader for the target's data; or None and the reason, when the target cannot be reached (BigQuery)."""
-    if target.dialect == "spark" and not _spark_session_active():
+    running = _FOOTERS_UNLESS_RUNNING.get(target.dialect)
+    if running is not None and not running():
         yield ParquetFooterReader(root), ""
         return
     engine, unreachable = _open(target, root)

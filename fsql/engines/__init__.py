@@ -38,6 +38,10 @@ class OfflineEngine(Protocol):
     def execute(self, sql: str) -> None:
         """Run a statement whose result is not wanted."""
 
+    def is_database(self, postgres_url: str) -> bool:
+        """Whether this engine's queries run in the Postgres database at `postgres_url`, so that
+        rows can move from one to the other in SQL alone."""
+
     def close(self) -> None: ...
 
 

@@ -172,6 +172,9 @@ class BigQueryEngine:
         with self._failures():
             self.client.query(sql, job_config=self._job_config()).result()
 
+    def is_database(self, postgres_url: str) -> bool:
+        return False
+
     def close(self) -> None:
         self.client.close()
 

@@ -65,5 +65,8 @@ class DuckDBEngine:
         except self._duckdb.Error as exc:
             raise ExecutionError(f"DuckDB failed: {exc}") from None
 
+    def is_database(self, postgres_url: str) -> bool:
+        return False
+
     def close(self) -> None:
         self.connection.close()

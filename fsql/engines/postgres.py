@@ -295,5 +295,8 @@ class PostgresEngine:
         except self._errors as exc:
             raise ExecutionError(f"Postgres failed: {str(exc).strip()}", node=node, sql_path=sql_path) from None
 
+    def is_database(self, postgres_url: str) -> bool:
+        return conninfo(self.url) == conninfo(postgres_url)
+
     def close(self) -> None:
         self.connection.close()

@@ -134,6 +134,9 @@ class SparkEngine:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ExecutionError(f"Spark failed: {first}", node=node, sql_path=sql_path) from None
 
+    def is_database(self, postgres_url: str) -> bool:
+        return False
+
     def close(self) -> None:
         if self._owns_session:
             self.session.stop()

@@ -31,7 +31,7 @@ from sqlglot.errors import ErrorLevel
 from fsql.compile.latest import CREATED_TS_COLUMN, FEATURE_TS, MATERIALIZED_AT, compile_latest_rows
 from fsql.compile.watermark import BEHIND_AFTER, BEHIND_BEFORE, NEWEST_CREATED, NEWEST_EVENT, compile_source_state
 from fsql.engines import OfflineEngine
-from fsql.engines.postgres import connect, conninfo, copy_arrow
+from fsql.engines.postgres import connect, copy_arrow
 from fsql.online.state import (
     ReadWindow,
     SourceState,
@@ -271,7 +271,7 @@ def _load_latest_rows(
     """Fill `destination` with the latest row per entity in the window (COPY, or INSERT ... SELECT)."""
     query = compile_latest_rows(request.definitions, request.view, dialect=offline.dialect, file_root=file_root)
     params = _only(window.params(), query.parameters)
-    if offline.dialect == "postgres" and conninfo(offline.url) == conninfo(request.online_url):
+    if offline.is_database(request.online_url):
         # Offline and online are the same database: the rows never pass through Python.
         columns = exp.Schema(this=destination, expressions=[exp.to_identifier(c, quoted=True) for c in query.columns])
         cursor.execute(f"INSERT INTO {columns.sql('postgres')} {query.sql}", params)
