@@ -26,17 +26,17 @@ class BuildGate:
         self.enabled = enabled and engine is not None
         self.results: list[DataTestResult] = []
         self._done: dict[str, DataTestResult] = {}
+        # Every test of the project, read once, by the node it belongs to.
+        self._by_node: dict[tuple[str, str], list[Any]] = {}
+        for test in project_tests(project.definitions) if self.enabled else ():
+            self._by_node.setdefault((test.node_kind, test.node), []).append(test)
 
     def stop(self, view_name: str) -> str | None:
         """Run the tests of a view about to be materialized (and of its source); why it must stop, or None."""
         view = self.project.definitions.feature_views[view_name]
         if not self.enabled or not view.online or self.engine is None:
             return None
-        mine = [
-            t
-            for t in project_tests(self.project.definitions)
-            if (t.node_kind, t.node) in (("source", view.source), ("view", view.name))
-        ]
+        mine = [*self._by_node.get(("source", view.source), []), *self._by_node.get(("view", view.name), [])]
         failed = [r for r in map(self._run, mine) if r.failed]
         if not failed:
             return None
