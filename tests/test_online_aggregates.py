@@ -17,7 +17,7 @@ from tile_helpers import (
     DAY,
     HOUR,
     Trip,
-    as_of,
+    answered_at,
     close,
     definitions,
     expected_row,
@@ -87,7 +87,7 @@ def _assert_online_is_the_contract(
     drivers = [1, 2, 3, 4, 5, 99]
     for t in times or _lookup_times():
         got = _online(dsn, schema, defs, drivers, t)
-        want = [expected_row(trips, defs, d, as_of(t, watermark, HOUR)) for d in drivers]
+        want = [expected_row(trips, defs, d, answered_at(t, watermark, HOUR)) for d in drivers]
         for g, w in zip(got, want, strict=True):
             assert close(g, w), (t, {k: (g[k], w.get(k)) for k in g if g[k] != w.get(k)})
 
@@ -249,7 +249,7 @@ def test_daily_tiles_snap_both_ends_to_utc_days(tmp_path: Path, postgres_dsn: st
     materialize(tmp_path, defs, postgres_dsn, postgres_schema, T)
     for t in _lookup_times():
         got = _online(postgres_dsn, postgres_schema, defs, [1, 2], t)
-        want = [expected_row(trips, defs, d, as_of(t, T, DAY)) for d in (1, 2)]
+        want = [expected_row(trips, defs, d, answered_at(t, T, DAY)) for d in (1, 2)]
         assert all(close(g, w) for g, w in zip(got, want, strict=True)), (t, got, want)
 
 

@@ -166,6 +166,12 @@ def as_of(t: datetime, watermark: datetime, granularity: Duration) -> datetime:
     return floor_to(min(t, watermark), granularity.seconds)
 
 
+def answered_at(t: datetime, watermark: datetime, granularity: Duration) -> datetime | None:
+    """The spine time whose values a lookup at t returns, or None (all NULL) before the kept
+    tiles: a build keeps the longest window's tiles before floor(T, g), no older ones."""
+    return as_of(t, watermark, granularity) if t >= floor_to(watermark, granularity.seconds) else None
+
+
 def expected_row(trips: list[Trip], defs: Definitions, driver: int, when: datetime | None) -> dict[str, Any]:
     view = defs.feature_views["driver_trips"]
     row: dict[str, Any] = {"driver_id": driver}
