@@ -21,6 +21,7 @@ from fsql.compile.aggregates import (
 )
 from fsql.compile.context import CREATED_TS, EVENT_TS, SPINE_ALIAS, CompileContext, column, ident, rows_cte_name
 from fsql.compile.request import OutputFeature, ViewRequest
+from fsql.compile.window import bound_feature_rows
 from fsql.durations import Duration
 from fsql.spec import AggregateFunction, Aggregation
 
@@ -32,6 +33,9 @@ def join_aggregates(query: exp.Select, view: ViewRequest, ctx: CompileContext) -
     name = view.view.name
     math = time_math(ctx.dialect)
     spine_ts = column(ctx.spine.timestamp, SPINE_ALIAS)
+    if ctx.strategy.bounds_scans:  # BigQuery and Spark: prune the source scan (and its partitions) to the spine's reach
+        granularity = view.view.granularity.seconds if view.view.granularity else 0
+        bound_feature_rows(query, view, ctx, lookback=Duration(requested_windows(view)[-1].seconds + granularity, "s"))
     if math.lateral_aggregate and not _lasts(view):
         query = _join_lateral_per_spine_row(query, view, ctx, math)
         return query.select(*(_output(f, name, spine_ts) for f in view.features), copy=False)
