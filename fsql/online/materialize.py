@@ -143,6 +143,8 @@ def materialize_view(
             after_load()
         if plan in (Plan.FULL_REFRESH, Plan.NEW_COLUMNS) or note.endswith(_REBUILT):
             swap_in(cursor, table, table.new_name)
+        for statement in table.comment_sql():  # after any swap: comments belong to the live table
+            cursor.execute(statement)
         state = next_state(previous, window, source, current)
         write_state(cursor, table, state, rows=rows_written, late=late, end=request.end)
         if before_commit is not None:
