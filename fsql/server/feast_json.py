@@ -73,7 +73,7 @@ class TooManyEntities(CompileError):
 
 def _entity_rows(entities: Any, key_types: Mapping[str, exp.DType | None], limit: int) -> list[dict[str, Any]]:
     if not isinstance(entities, dict) or not entities:
-        raise CompileError('\'entities\' must be an object of key columns, e.g. {"driver_id": [1001, 1002]}')
+        raise CompileError("'entities' must be an object of key columns, e.g. {\"driver_id\": [1001, 1002]}")
     lengths = {}
     for key, column in entities.items():
         if not isinstance(column, list):
