@@ -405,3 +405,53 @@ def test_a_select_only_role_answers_push_with_403(
         assert found["event_timestamps"] == [iso(t(1))]  # the built row, still there
     assert list((project / "data" / "stats").iterdir()) == [project / "data" / "stats" / "base.parquet"]
     assert values(postgres_dsn, postgres_schema) == {1: (0.1, "built", utc(t(1)))}
+
+
+def test_a_role_granted_insert_and_update_pushes(
+    store: OnlineStore, project: Path, postgres_dsn: str, postgres_schema: str, select_role: str
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:  # the README's GRANTs for a pushing role
+        admin.execute(f'GRANT USAGE ON SCHEMA "{postgres_schema}" TO "{select_role}"')
+        admin.execute(f'GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA "{postgres_schema}" TO "{select_role}"')
+    url = make_url(online_url(postgres_dsn)).set(username=select_role).render_as_string(hide_password=False)
+    with OnlineStore(url, schema=postgres_schema, definitions=store.definitions, max_connections=1) as pushing:
+        body = {"view": "driver_stats", "rows": [{"driver_id": 1, "event_ts": "2024-03-05", "rate": 1, "label": "x"}]}
+        response = client(pushing).post("/push", json=body)
+    assert (response.status_code, response.json()["written"]) == (200, 1), response.text
+    assert values(postgres_dsn, postgres_schema) == {1: (1.0, "x", utc(t(5)))}
+
+
+def test_fsql_serve_takes_offline_pushes_into_the_projects_folder_source(project: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    command = [str(Path(sys.executable).with_name("fsql")), "--project-dir", str(project), "serve", "--port", str(port)]
+    server = subprocess.Popen(command, cwd=project.parent, stderr=subprocess.PIPE, text=True)
+    try:
+        while True:
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        row = {"driver_id": 3, "event_ts": "2024-03-02T12:00:00Z", "rate": 0.3, "label": "three"}
+        body = {"view": "driver_stats", "rows": [row], "to": "online_and_offline"}
+        answer = httpx.post(f"http://127.0.0.1:{port}/push", json=body)
+    finally:
+        server.terminate()
+        server.wait()
+    assert answer.status_code == 200, answer.text
+    assert Path(answer.json()["offline_file"]).parent == project / "data" / "stats"
+    spine = pa.table({"driver_id": pa.array([3], pa.int64()), "event_timestamp": pa.array([t(3)])})
+    trained = fsql.load_project(project).training_set(spine=spine, features=["driver_stats:label"]).to_pylist()
+    assert trained[0]["label"] == "three"
