@@ -92,8 +92,9 @@ def t(day: int, hour: int = 0) -> datetime:
 
 # Two entities, two views (one without a ttl) and a service reading both: a mixed lookup.
 TWO_VIEWS = (
-    DEFINITIONS
-    + """
+    (
+        DEFINITIONS
+        + """
   - name: rider_stats
     entities: [rider]
     source: riders
@@ -101,9 +102,9 @@ TWO_VIEWS = (
     features:
       - {name: trips, type: bigint}
 """
-).replace(
-    "sources:\n",
-    """  - name: rider
+    ).replace(
+        "sources:\n",
+        """  - name: rider
     join_keys: [{name: rider_id, type: bigint}]
 sources:
   - name: riders
@@ -111,11 +112,13 @@ sources:
     timestamp: event_ts
     columns: {rider_id: bigint, event_ts: timestamp, trips: bigint}
 """,
-) + """
+    )
+    + """
 feature_services:
   - name: both
     features: [driver_stats, rider_stats]
 """
+)
 
 
 def write_rider_rows(root: Path, rows: list[tuple[Any, ...]]) -> None:

@@ -99,5 +99,8 @@ def test_vars_override_the_project_file(seeded_example: Path) -> None:
     strict = fsql.load_project(seeded_example, vars={"min_trip_km": 1000})
     assert "distance_km >= 0" in loose.training_sql(service="ride_acceptance")
     spine = pq.read_table(seeded_example / "data" / "ride_requests.parquet").slice(0, 500)
-    none_left = strict.training_set(features=["rider_trip_stats"], spine=spine)
-    assert none_left.column("trips_last_day").null_count == 500
+    none_left = strict.training_set(features=["rider_trip_windows"], spine=spine)
+    assert none_left.column("trips_30d").to_pylist() == [0] * 500  # a count over no trips is 0, not NULL
+    assert none_left.column("spend_30d").null_count == 500
+    some = loose.training_set(features=["rider_trip_windows"], spine=spine)
+    assert sum(some.column("trips_30d").to_pylist()) > 0

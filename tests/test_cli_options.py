@@ -43,7 +43,7 @@ def test_the_command_line_before_the_command_beats_the_environment(example_copy:
 
 
 def test_vars_after_the_command_reach_the_templates(example_copy: Path) -> None:
-    args = ["compile", "--features", "rider_trip_stats", "--project-dir", str(example_copy)]
+    args = ["compile", "--features", "rider_trip_windows", "--project-dir", str(example_copy)]
     result = runner.invoke(app, [*args, "--vars", "{min_trip_km: 7.25}"])
     assert result.exit_code == 0, result.output
     assert "7.25" in result.stdout

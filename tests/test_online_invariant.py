@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pytest
 from online_helpers import online_url
+from sqlglot import exp
+from tile_helpers import close
 from typer.testing import CliRunner
 
 import fsql
 from fsql.build import BuildOptions
 from fsql.cli import app
+from fsql.compile import render
+from fsql.compile.context import EVENT_TS, column
+from fsql.compile.latest import bound, compile_latest_rows, for_engine
+from fsql.compile.tiles import source_rows
+from fsql.durations import Duration
+from fsql.online.result import FeatureStatus
 
 T = datetime(2024, 3, 18, 9, 30, tzinfo=UTC)
 
@@ -32,37 +40,88 @@ def online_example(seeded_example: Path, tmp_path: Path, postgres_dsn: str, post
     return root
 
 
-def _all_entities(project: fsql.Project, view: str) -> pa.Table:
-    """Every key combination the view's source has, plus one that does not exist, at T."""
-    definition = project.definitions.feature_views[view]
-    keys = [k.name for k in definition.join_keys]
-    from fsql.compile.latest import compile_latest_rows
-
-    latest = compile_latest_rows(project.definitions, view, dialect="duckdb", file_root=project.config.root)
+def _source_keys(project: fsql.Project, view: str) -> list[dict]:
+    """Every key combination the view's source has before T."""
+    definitions = project.definitions
+    definition = definitions.feature_views[view]
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    if definition.aggregations:  # the latest-row query refuses aggregate views: read the keys from the source
+        rows = source_rows(definition, definitions.sources[definition.source], definitions.dialect)
+        keyed = exp.select(*(column(k.name) for k in definition.join_keys)).distinct().from_(rows.subquery("rows"))
+        keyed = keyed.where(exp.LT(this=column(EVENT_TS), expression=bound("end")))
+        query = render(for_engine(keyed, definitions, "duckdb", project.config.root), "duckdb", [])
+        return con.sql(query, params={"end": T}).to_arrow_table().to_pylist()
+    latest = compile_latest_rows(definitions, view, dialect="duckdb", file_root=project.config.root)
     params = {"start": None, "start_created": None, "end": T}
     found = con.sql(latest.sql, params={k: params[k] for k in latest.parameters}).to_arrow_table()
-    found = found.select(keys).to_pylist()
-    missing = {k.name: (-1 if k.type.value == "BIGINT" else "missing") for k in definition.join_keys}
-    rows = [*found, missing]
-    return pa.table({**{k: [r[k] for r in rows] for k in keys}, "event_timestamp": pa.array([T] * len(rows))})
+    return found.select([k.name for k in definition.join_keys]).to_pylist()
 
 
-def test_online_equals_offline_at_t_for_every_entity(online_example: Path) -> None:
+def _spine(project: fsql.Project, view: str, at: datetime) -> pa.Table:
+    """Every key of the view's source, plus one that does not exist, at `at`."""
+    join_keys = project.definitions.feature_views[view].join_keys
+    keys = [k.name for k in join_keys]
+    missing = {k.name: (-1 if k.type.value == "BIGINT" else "missing") for k in join_keys}
+    rows = [*_source_keys(project, view), missing]
+    return pa.table({**{k: [r[k] for r in rows] for k in keys}, "event_timestamp": pa.array([at] * len(rows))})
+
+
+def _floor(moment: datetime, granularity: Duration) -> datetime:
+    step = granularity.seconds
+    return datetime.fromtimestamp(int(moment.timestamp()) // step * step, tz=UTC)
+
+
+# Before T (on and off every granularity's boundary), at T, and after T, when the online
+# window stops sliding at the watermark.
+LOOKUP_TIMES = [
+    T - timedelta(days=2, minutes=7),
+    T - timedelta(hours=1, minutes=30),
+    T - timedelta(minutes=30),  # floor(T, 1h): the oldest lookup the 1h views' tiles answer, on a boundary
+    T - timedelta(minutes=20),  # between it and T: as_of 09:00 for 1h views, too early for the 15m view
+    T,
+    T + timedelta(minutes=1),
+    T + timedelta(hours=3, minutes=20),
+]
+
+
+def _offline_time(project: fsql.Project, view: str, lookup_at: datetime) -> datetime:
+    """The spine time whose offline value a lookup at `lookup_at` must return (DESIGN.md)."""
+    definition = project.definitions.feature_views[view]
+    if not definition.aggregations:
+        return T
+    assert definition.granularity is not None
+    return _floor(min(lookup_at, T), definition.granularity)
+
+
+def test_online_equals_offline_for_every_entity_and_view(online_example: Path) -> None:
     project = fsql.load_project(online_example)
     result = project.build(BuildOptions(end=T))
     assert {n.status for n in result.nodes} == {"success"}, [n.message for n in result.nodes]
     online_views = [name for name, v in project.definitions.feature_views.items() if v.online]
+    assert any(project.definitions.feature_views[v].aggregations for v in online_views)
     with project.online_store() as store:
         for view in online_views:
-            spine = _all_entities(project, view)
-            offline = project.training_set(features=[view], spine=spine).to_pylist()
+            aggregate = bool(project.definitions.feature_views[view].aggregations)
             keys = [k.name for k in project.definitions.feature_views[view].join_keys]
-            online = store.get_online_features([{k: row[k] for k in keys} for row in offline], features=[view], now=T)
-            expected = [{k: v for k, v in row.items() if k != "event_timestamp"} for row in offline]
-            assert online == expected, view
-            assert any(v is not None for row in online for k, v in row.items() if k not in keys), view
+            for lookup_at in LOOKUP_TIMES if aggregate else [T]:
+                spine = _spine(project, view, _offline_time(project, view, lookup_at))
+                offline = project.training_set(features=[view], spine=spine).to_pylist()
+                entity_rows = [{k: row[k] for k in keys} for row in offline]
+                looked_up = store.lookup(entity_rows, features=[view], now=lookup_at)
+                expected = [{k: v for k, v in row.items() if k != "event_timestamp"} for row in offline]
+                statuses = {status for row in looked_up.statuses() for status in row.values()}
+                if aggregate:
+                    assert looked_up.as_of() == {view: _offline_time(project, view, lookup_at)}, (view, lookup_at)
+                if aggregate and lookup_at < _floor(T, project.definitions.feature_views[view].granularity):
+                    # The build kept the tiles of lookups from floor(T, g) on: earlier ones say so.
+                    assert statuses == {FeatureStatus.OUTSIDE_MAX_AGE}, (view, lookup_at)
+                    assert all(v is None for row in looked_up.rows() for k, v in row.items() if k not in keys)
+                    continue
+                rows = looked_up.rows()
+                assert len(rows) == len(expected) and all(map(close, rows, expected)), (view, lookup_at)
+                assert FeatureStatus.OUTSIDE_MAX_AGE not in statuses or not aggregate, (view, lookup_at)
+                assert any(v for row in looked_up.rows() for k, v in row.items() if k not in keys), (view, lookup_at)
 
 
 def test_cli_build_and_get(online_example: Path) -> None:

@@ -108,15 +108,21 @@ def test_get_with_status_prints_statuses_event_times_and_as_of_as_json(project: 
                 "entity": {"driver_id": 2, "rider_id": 9},
                 "values": {"rate": None, "label": "two", "trips": None},
                 "statuses": {"rate": "PRESENT", "label": "PRESENT", "trips": "NOT_FOUND"},
-                "event_timestamps": {"rate": "2024-03-03T00:00:00+00:00", "label": "2024-03-03T00:00:00+00:00",
-                                     "trips": None},
+                "event_timestamps": {
+                    "rate": "2024-03-03T00:00:00+00:00",
+                    "label": "2024-03-03T00:00:00+00:00",
+                    "trips": None,
+                },
             },
             {
                 "entity": {"driver_id": 1, "rider_id": 7},
                 "values": {"rate": None, "label": None, "trips": 70},
                 "statuses": {"rate": "OUTSIDE_MAX_AGE", "label": "OUTSIDE_MAX_AGE", "trips": "PRESENT"},
-                "event_timestamps": {"rate": "2024-03-02T00:00:00+00:00", "label": "2024-03-02T00:00:00+00:00",
-                                     "trips": "2024-03-01T00:00:00+00:00"},
+                "event_timestamps": {
+                    "rate": "2024-03-02T00:00:00+00:00",
+                    "label": "2024-03-02T00:00:00+00:00",
+                    "trips": "2024-03-01T00:00:00+00:00",
+                },
             },
         ],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,10 @@ def test_the_graph_runs_source_to_view_to_service(definitions: Definitions) -> N
         ("service", "driver_quality"),
         ("view", "driver_hourly_stats"),
         ("view", "driver_profile"),
+        ("view", "driver_trip_windows"),
         ("source", "driver_stats"),
         ("source", "drivers"),
+        ("source", "completed_trips"),
     }
 
 
@@ -47,12 +50,18 @@ def test_the_graph_runs_source_to_view_to_service(definitions: Definitions) -> N
         ("+driver_profile+", ["driver_profile"]),
         ("source:driver_stats", ["driver_hourly_stats"]),
         ("source:driver_stats+", ["driver_hourly_stats"]),
-        ("service:driver_quality", ["driver_hourly_stats", "driver_profile"]),
-        ("+service:driver_quality", ["driver_hourly_stats", "driver_profile"]),
-        ("tag:realtime", ["driver_hourly_stats", "zone_demand"]),
-        ("entity:rider", ["rider_driver_affinity", "rider_trip_stats", "rider_profile"]),
-        ("tag:driver,service:ride_acceptance", ["rider_driver_affinity", "driver_hourly_stats", "driver_profile"]),
-        ("service:driver_quality zone_demand", ["driver_hourly_stats", "driver_profile", "zone_demand"]),
+        ("service:driver_quality", ["driver_hourly_stats", "driver_profile", "driver_trip_windows"]),
+        ("+service:driver_quality", ["driver_hourly_stats", "driver_profile", "driver_trip_windows"]),
+        ("tag:realtime", ["driver_hourly_stats", "zone_demand", "zone_request_windows"]),
+        ("entity:rider", ["rider_driver_affinity", "rider_trip_windows", "rider_profile"]),
+        (
+            "tag:driver,service:ride_acceptance",
+            ["rider_driver_affinity", "driver_hourly_stats", "driver_profile", "driver_trip_windows"],
+        ),
+        (
+            "service:driver_quality zone_demand",
+            ["driver_hourly_stats", "driver_profile", "driver_trip_windows", "zone_demand"],
+        ),
     ],
 )
 def test_selectors(definitions: Definitions, select: str, views: list[str]) -> None:
@@ -61,7 +70,7 @@ def test_selectors(definitions: Definitions, select: str, views: list[str]) -> N
 
 def test_exclude_takes_the_same_syntax(definitions: Definitions) -> None:
     picked = select_views(definitions, select="service:ride_acceptance", exclude="+tag:rider source:zone_demand+")
-    assert picked == ["driver_hourly_stats", "driver_profile"]
+    assert picked == ["driver_hourly_stats", "driver_profile", "driver_trip_windows", "zone_request_windows"]
 
 
 @pytest.mark.parametrize(
@@ -72,7 +81,15 @@ def test_exclude_takes_the_same_syntax(definitions: Definitions) -> None:
 def test_known_names_that_match_no_view_are_an_empty_selection(
     definitions: Definitions, select: str, views: list[str]
 ) -> None:
-    assert select_views(definitions, select=select) == views
+    # Every source of the example feeds a view; a source nobody reads yet is a real project's first day.
+    unread_trips = {name: view for name, view in definitions.feature_views.items() if view.source != "trips"}
+    unread_trips_services = {
+        name: service
+        for name, service in definitions.feature_services.items()
+        if all(ref.view in unread_trips for ref in service.features)
+    }
+    without = dataclasses.replace(definitions, feature_views=unread_trips, feature_services=unread_trips_services)
+    assert select_views(without, select=select) == views
 
 
 @pytest.mark.parametrize(
@@ -94,9 +111,9 @@ def test_an_unknown_name_is_an_error_with_a_suggestion(definitions: Definitions,
 
 
 def test_build_of_an_empty_selection_says_nothing_to_do_and_runs_nothing(example_copy: Path) -> None:
-    result = runner.invoke(app, ["build", "--project-dir", str(example_copy), "--select", "source:trips"])
+    result = runner.invoke(app, ["build", "--project-dir", str(example_copy), "--select", "tag:zone,tag:driver"])
     assert result.exit_code == 0, result.output
-    assert "nothing to do: the selection 'source:trips' matches no feature view" in result.stderr
+    assert "nothing to do: the selection 'tag:zone,tag:driver' matches no feature view" in result.stderr
     assert "fsql build" not in result.stderr  # no empty summary table
     assert not (example_copy / "target" / "run_results.json").exists()
 

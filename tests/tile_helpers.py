@@ -68,6 +68,8 @@ AGGREGATIONS = (
     aggregation("fare_sd", F.STDDEV, "fare", (DAY,)),
     aggregation("last_fare", F.LAST, "fare", (DAY,)),
     aggregation("requests", F.COUNT, None, (HOUR,)),
+    aggregation("fares", F.COUNT_DISTINCT, "fare", (HOUR, DAY), filter=COMPLETED),
+    aggregation("statuses", F.COUNT_DISTINCT, "status", (DAY,), input_type=exp.DType.TEXT),
 )
 
 
@@ -139,10 +141,12 @@ def expected(trips: list[Trip], agg: Aggregation, window: Duration, driver: int,
         and start <= t.event_ts < as_of
         and (agg.filter is None or t.status == "completed")
     ]
-    values = [t.fare for t in rows if t.fare is not None]
+    values = [v for v in (getattr(t, agg.expression or "fare") for t in rows) if v is not None]
     function = agg.function
     if function is F.COUNT:
         return len(rows) if agg.expression is None else len(values)
+    if function is F.COUNT_DISTINCT:
+        return len(set(values))
     if function is F.LAST:
         if not rows:
             return None
@@ -164,6 +168,12 @@ def expected(trips: list[Trip], agg: Aggregation, window: Duration, driver: int,
 
 def as_of(t: datetime, watermark: datetime, granularity: Duration) -> datetime:
     return floor_to(min(t, watermark), granularity.seconds)
+
+
+def answered_at(t: datetime, watermark: datetime, granularity: Duration) -> datetime | None:
+    """The spine time whose values a lookup at t returns, or None (all NULL) before the kept
+    tiles: a build keeps the longest window's tiles before floor(T, g), no older ones."""
+    return as_of(t, watermark, granularity) if t >= floor_to(watermark, granularity.seconds) else None
 
 
 def expected_row(trips: list[Trip], defs: Definitions, driver: int, when: datetime | None) -> dict[str, Any]:

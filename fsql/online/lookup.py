@@ -25,7 +25,7 @@ from fsql.engines.postgres import conninfo
 from fsql.errors import CompileError, ProjectError
 from fsql.online.result import FeatureStatus, LookupResult, ViewLookup
 from fsql.online.tables import table_ref
-from fsql.online.tile_lookup import as_of_column, join_aggregate_view
+from fsql.online.tile_lookup import answered_column, as_of_column, join_aggregate_view
 from fsql.spec import Column, Definitions
 
 _REQUEST = "request"
@@ -273,10 +273,11 @@ def lookup_sql(request: FeatureRequest, schema: str, keys: tuple[Column, ...]) -
     for index, view in enumerate(request.views):
         if view.view.is_aggregate:
             query = join_aggregate_view(query, view, schema, exp.to_identifier(_REQUEST, quoted=True), now)
-            # After every value, per view: the time its values hold at, and "fresh" (windows have no ttl).
+            # After every value, per view: the time its values hold at, and "fresh": whether the kept
+            # tiles answer for it (windows have no ttl; a lookup before them is OUTSIDE_MAX_AGE).
             as_of = as_of_column(view.view)
             meta.append(exp.alias_(as_of.this.copy(), f"_fsql_ts_{index}", quoted=True))
-            meta.append(exp.alias_(exp.true(), f"_fsql_fresh_{index}", quoted=True))
+            meta.append(exp.alias_(answered_column(view.view), f"_fsql_fresh_{index}", quoted=True))
             continue
         alias = view.view.name
         on = exp.and_(

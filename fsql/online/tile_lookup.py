@@ -7,6 +7,8 @@ For an aggregate view the lookup joins, to each requested entity,
   as_of` (a range scan of the primary key), where each window w merges the states of the
   tiles from `as_of - w` on and finishes them (count 0 and the others NULL for no tiles),
 which is the offline value for a spine row at `as_of` (DESIGN.md, "Windowed aggregates").
+A lookup at a time before `floor(T, g)` finds the older tiles pruned: its values are NULL
+and its status OUTSIDE_MAX_AGE, never a window counted from part of its tiles.
 `lookup.py` composes this into the statement of the whole request.
 """
 
@@ -21,6 +23,7 @@ from fsql.online.tables import STATE_TABLE, table_ref
 from fsql.spec import AggregateFunction, Aggregation, FeatureView
 
 AS_OF = "as_of"
+ANSWERED = "answered"
 _TILE = "_fsql_tile"
 
 
@@ -42,11 +45,11 @@ def join_aggregate_view(
     values = _window_values(view, schema, keys_of, as_of)
     lateral = exp.Lateral(this=values.subquery(), alias=exp.TableAlias(this=_ident(definition.name)))
     query = query.join(lateral, on=exp.true(), join_type="LEFT")
-    built = exp.Not(this=exp.Is(this=as_of.copy(), expression=exp.Null()))
+    answered = answered_column(definition)
     for output in view.features:
         value = exp.Column(this=_ident(output.feature.name), table=_ident(definition.name))
         query = query.select(
-            exp.alias_(exp.Case(ifs=[exp.If(this=built.copy(), true=value)]), output.output_name, quoted=True)
+            exp.alias_(exp.Case(ifs=[exp.If(this=answered.copy(), true=value)]), output.output_name, quoted=True)
         )
     return query
 
@@ -56,12 +59,24 @@ def as_of_column(view: FeatureView) -> exp.Expr:
     return exp.alias_(exp.Column(this=_ident(AS_OF), table=_ident(as_of_alias(view))), as_of_alias(view), quoted=True)
 
 
+def answered_column(view: FeatureView) -> exp.Expr:
+    """Whether the kept tiles answer a joined aggregate view's lookup (NULL before any build)."""
+    return exp.Column(this=_ident(ANSWERED), table=_ident(as_of_alias(view)))
+
+
 def _as_of_query(view: FeatureView, schema: str, now: exp.Expr) -> exp.Select:
+    """The view's as_of, and whether its tiles answer for it: a build keeps the tiles of the
+    longest window before `floor(T, g)`, so a lookup earlier than that (a clock behind the
+    builder's, a backfill asked of the online store) has lost the older tiles it needs."""
     assert view.granularity is not None
     watermark = exp.column("watermark", quoted=True)
     earlier = exp.Least(this=now.copy(), expressions=[watermark])
+    kept_from = floor_instant(watermark.copy(), view.granularity.seconds)
     return (
-        exp.select(exp.alias_(floor_instant(earlier, view.granularity.seconds), AS_OF, quoted=True))
+        exp.select(
+            exp.alias_(floor_instant(earlier, view.granularity.seconds), AS_OF, quoted=True),
+            exp.alias_(exp.GTE(this=now.copy(), expression=kept_from), ANSWERED, quoted=True),
+        )
         .from_(table_ref(schema, STATE_TABLE))
         .where(exp.EQ(this=exp.column("view", quoted=True), expression=exp.Literal.string(view.name)))
     )
@@ -92,9 +107,42 @@ def _window_values(view: ViewRequest, schema: str, keys_of: exp.Identifier, as_o
     for output in view.features:
         window = output.feature.aggregate
         assert window is not None, "every feature of an aggregate view is one window of one aggregation"
-        since = exp.GTE(this=bucket.copy(), expression=_before(as_of, window.window))
-        select = select.select(exp.alias_(finish(window.aggregation, since), output.feature.name, quoted=True))
+        if window.aggregation.function is AggregateFunction.COUNT_DISTINCT:
+            value = _distinct_count(window.aggregation, window.window, view, schema, keys_of, as_of)
+        else:
+            value = finish(window.aggregation, exp.GTE(this=bucket.copy(), expression=_before(as_of, window.window)))
+        select = select.select(exp.alias_(value, output.feature.name, quoted=True))
     return select
+
+
+def _distinct_count(
+    aggregation: Aggregation, window: Duration, view: ViewRequest, schema: str, keys_of: exp.Identifier,
+    as_of: exp.Column,
+) -> exp.Expr:  # fmt: skip
+    """The distinct values of the window's tiles' arrays, counted: distinct values do not merge
+    by a state's aggregate, so each window reads its tiles once more (the same key range scan)."""
+    tile, value = "_fsql_distinct_tile", "_fsql_distinct_value"
+    states = exp.Column(
+        this=_ident(state_column(aggregation, TILE_STATES[aggregation.function][0])), table=_ident(tile)
+    )
+    unnest = exp.Unnest(
+        expressions=[states], alias=exp.TableAlias(this=_ident("_fsql_distinct"), columns=[_ident(value)])
+    )
+    bucket = exp.Column(this=_ident(BUCKET), table=_ident(tile))
+    where = [
+        *(
+            exp.EQ(
+                this=exp.Column(this=_ident(k.name), table=_ident(tile)),
+                expression=exp.Column(this=_ident(k.name), table=keys_of.copy()),
+            )
+            for k in view.view.join_keys
+        ),
+        exp.GTE(this=bucket.copy(), expression=_before(as_of, window)),
+        exp.LT(this=bucket.copy(), expression=as_of.copy()),
+    ]
+    counted = exp.Count(this=exp.Distinct(expressions=[exp.column(value, quoted=True)]))
+    query = exp.select(counted).from_(table_ref(schema, view.view.name).as_(tile, quoted=True))
+    return query.join(unnest, join_type="CROSS").where(exp.and_(*where)).subquery()
 
 
 def finish(aggregation: Aggregation, since: exp.Expr) -> exp.Expr:
