@@ -283,6 +283,8 @@ def _checked(value: Any, type_: exp.DType, view: str, number: int, name: str) ->
     if type_ is exp.DType.TEXT:
         if not isinstance(value, str):
             raise wrong()
+        if "\x00" in value:
+            raise CompileError(f"push to '{view}': row {number}: '{name}' holds a NUL byte, which Postgres text cannot")
         return value
     if type_ is exp.DType.BOOLEAN:
         if not isinstance(value, bool):

@@ -192,6 +192,7 @@ BAD_ROWS = [
     ("label-type", [row(1, t(2), 0.1, 7)], "'label' is text, not int"),  # type: ignore[arg-type]
     ("time-text", [{**row(1, t(2), 0.1, "x"), "event_ts": "yesterday"}], "'event_ts' is timestamptz"),
     ("unknown", [{**row(1, t(2), 0.1, "x"), "rat": 0.1}], "unknown column 'rat'"),
+    ("nul-byte", [row(1, t(2), 0.1, "a\x00b")], "row 0: 'label' holds a NUL byte"),
     ("no-rows", [], "no rows"),
     ("not-rows", "driver_id=1", "rows must be a list"),
 ]
@@ -350,6 +351,13 @@ HTTP_BAD = [
     ("field", {"view": "driver_stats", "rows": [], "push_source_name": "x"}, 400, "unknown field(s)"),
     ("to", {"view": "driver_stats", "rows": [], "to": "offline"}, 400, "'to' must be one of"),
     ("not-object", [1], 400, "must be a JSON object"),
+    ("row-not-object", {"view": "driver_stats", "rows": [1]}, 400, "row 0 is int, not an object"),
+    (
+        "nul",
+        {"view": "driver_stats", "rows": [{"driver_id": 1, "event_ts": "2024-03-02", "rate": 1, "label": "\u0000"}]},
+        400,
+        "NUL byte",
+    ),
 ]
 
 

@@ -73,7 +73,7 @@ def create_app(store: OnlineStore, options: ServerOptions | None = None) -> Star
 
     async def push(request: Request) -> Response:
         body = await _read_body(request, options.max_body_bytes)
-        return await handle_push(store, request, body, root=options.push_root)
+        return await handle_push(store, body, root=options.push_root)
 
     async def health(request: Request) -> Response:
         try:

@@ -16,7 +16,6 @@ from typing import Any
 
 import orjson
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.responses import Response
 
 from fsql.errors import MigrationError
@@ -89,7 +88,7 @@ def _described(result: PushResult) -> dict[str, Any]:
     }
 
 
-async def handle_push(store: OnlineStore, request: Request, body: bytes, *, root: Path | None) -> Response:
+async def handle_push(store: OnlineStore, body: bytes, *, root: Path | None) -> Response:
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
