@@ -289,6 +289,8 @@ def _compute(aggregation: Aggregation, state: TileState, source: Source) -> exp.
             exp.func("MAX", _where(first, column(CREATED_TS) if source.created_timestamp else exp.Null())),
             "TIMESTAMPTZ",
         )
+    if aggregation.input_type is exp.DType.BOOLEAN:  # Postgres has no max(boolean); one row is first
+        return exp.LogicalOr(this=_where(first, value))
     return exp.func("MAX", _where(first, value))
 
 

@@ -16,7 +16,7 @@ from sqlglot import exp
 from fsql.compile.latest import MATERIALIZED_AT
 from fsql.compile.tiles import BUCKET, state_column, state_data_type, state_type, tile_states
 from fsql.errors import CompileError
-from fsql.online.tables import _FORMAT_TYPE, MAX_IDENTIFIER_BYTES, OnlineTable, primary_key_name
+from fsql.online.tables import FORMAT_TYPE, MAX_IDENTIFIER_BYTES, OnlineTable, primary_key_name
 
 TILE_STAGE = "_fsql_tile_stage"  # a temporary table, in the session's own schema
 
@@ -42,12 +42,12 @@ class TileTable(OnlineTable):
         return (*self.keys, BUCKET, *self.state_columns)
 
     def expected_types(self) -> dict[str, str]:
-        types = {k.name: _FORMAT_TYPE[k.type] for k in self.view.join_keys if k.type is not None}
-        ts = _FORMAT_TYPE[exp.DType.TIMESTAMPTZ]
+        types = {k.name: FORMAT_TYPE[k.type] for k in self.view.join_keys if k.type is not None}
+        ts = FORMAT_TYPE[exp.DType.TIMESTAMPTZ]
         types[BUCKET] = ts
         types.update(
             {
-                state_column(a, s): _FORMAT_TYPE[state_type(a, s)] + ("[]" if s.array else "")
+                state_column(a, s): FORMAT_TYPE[state_type(a, s)] + ("[]" if s.array else "")
                 for a, s in tile_states(self.view)
             }
         )
