@@ -463,3 +463,14 @@ def test_fsql_serve_takes_offline_pushes_into_the_projects_folder_source(project
     spine = pa.table({"driver_id": pa.array([3], pa.int64()), "event_timestamp": pa.array([t(3)])})
     trained = fsql.load_project(project).training_set(spine=spine, features=["driver_stats:label"]).to_pylist()
     assert trained[0]["label"] == "three"
+
+
+def test_a_build_of_an_equal_version_replaces_a_push_as_a_later_push_would(
+    project: Path, postgres_dsn: str, postgres_schema: str
+) -> None:
+    p = fsql.load_project(project)
+    p.push("driver_stats", [row(1, t(1), 0.9, "pushed")])  # the source's version of driver 1: t(1), no created time
+    build(project, AFTER)
+    assert values(postgres_dsn, postgres_schema) == {1: (0.1, "built", utc(t(1)))}
+    p.push("driver_stats", [row(1, t(1), 0.9, "pushed again")])
+    assert values(postgres_dsn, postgres_schema) == {1: (0.9, "pushed again", utc(t(1)))}
