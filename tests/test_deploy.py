@@ -86,6 +86,14 @@ def test_every_command_they_name_exists_with_those_options() -> None:
         check_cli(["bild"])
 
 
+def test_serve_help_names_every_route() -> None:
+    from typer.testing import CliRunner
+
+    shown = " ".join(CliRunner().invoke(app, ["serve", "--help"]).output.split())  # unwrapped
+    for route in ("POST /get-online-features", "POST /push", "GET /health", "GET /metrics"):
+        assert route in shown
+
+
 def test_probes_ports_and_secrets_line_up() -> None:
     image = dockerfile()
     serve = containers("Deployment")[0]

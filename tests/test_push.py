@@ -216,6 +216,10 @@ def test_a_view_without_push_and_an_unknown_view_are_refused(project: Path) -> N
         p.push("driver_stats", [row(1, t(2), 0.1, "x")])
     with pytest.raises(CompileError, match=r"unknown feature view 'driver_stat'\. Did you mean 'driver_stats'"):
         p.push("driver_stat", [row(1, t(2), 0.1, "x")])
+    offline_only = PUSHED.replace("    online: true\n    push: true\n", "    online: false\n")
+    (project / "definitions" / "defs.yml").write_text(offline_only)
+    with pytest.raises(CompileError, match=r"'driver_stats' .* does not take pushes: add 'push: true'"):
+        fsql.load_project(project).push("driver_stats", [row(1, t(2), 0.1, "x")])
 
 
 def test_push_is_refused_at_validate_time_off_online_and_aggregate_views(project: Path) -> None:
