@@ -328,6 +328,8 @@ def write_online(connection: Any, *, schema: str, view: FeatureView, rows: pa.Ta
     """
     table = OnlineTable(schema, view)
     with connection.transaction(), connection.cursor() as cursor:
+        # COPY sends times as naive UTC text (`copy_arrow`); a pooled session may have another zone.
+        cursor.execute("SET LOCAL TIME ZONE 'UTC'")
         lock_view(cursor, table)
         columns = existing_columns(cursor, table)
         if columns is None:

@@ -478,3 +478,20 @@ def test_a_build_of_an_equal_version_replaces_a_push_as_a_later_push_would(
     assert values(postgres_dsn, postgres_schema) == {1: (0.1, "built", utc(t(1)))}
     p.push("driver_stats", [row(1, t(1), 0.9, "pushed again")])
     assert values(postgres_dsn, postgres_schema) == {1: (0.9, "pushed again", utc(t(1)))}
+
+
+def test_a_session_in_another_time_zone_stores_the_same_instants(
+    project: Path, postgres_dsn: str, postgres_schema: str
+) -> None:
+    from fsql.push import push
+
+    definitions = fsql.load_project(project).definitions
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:  # as a server's pooled session may be
+        connection.execute("SET TIME ZONE 'America/New_York'")
+        rows = [row(1, t(2, 12), 0.1, "naive"), row(2, datetime(2024, 3, 2, 14, tzinfo=UTC), 0.2, "aware")]
+        push(connection, definitions=definitions, schema=postgres_schema, view="driver_stats", rows=rows)
+        assert connection.execute("SHOW TIME ZONE").fetchone() == ("America/New_York",)  # left as it was
+    assert values(postgres_dsn, postgres_schema) == {
+        1: (0.1, "naive", utc(t(2, 12))),
+        2: (0.2, "aware", utc(t(2, 14))),
+    }
