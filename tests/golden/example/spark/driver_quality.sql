@@ -69,7 +69,20 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
       status = 'completed' AND distance_km >= 0.5
   ) AS `completed_trips`
   WHERE
-    NOT `driver_id` IS NULL AND NOT `completed_at` IS NULL
+    NOT `driver_id` IS NULL
+    AND NOT `completed_at` IS NULL
+    AND CAST(`completed_at` AS TIMESTAMP) <= (
+      SELECT
+        MAX(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    )
+    AND CAST(`completed_at` AS TIMESTAMP) >= (
+      (
+        SELECT
+          MIN(CAST(`event_timestamp` AS TIMESTAMP))
+        FROM `spine`
+      ) - INTERVAL 608400 SECOND
+    )
 ), `driver_hourly_stats__latest` /* driver_hourly_stats: one row per key and event time, the latest created */ AS (
   SELECT
     `ranked`.`driver_id`,

@@ -68,7 +68,20 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
       status = 'completed' AND distance_km >= 0.5
   ) AS `completed_trips`
   WHERE
-    NOT `rider_id` IS NULL AND NOT `completed_at` IS NULL
+    NOT `rider_id` IS NULL
+    AND NOT `completed_at` IS NULL
+    AND CAST(`completed_at` AS TIMESTAMP) <= (
+      SELECT
+        MAX(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    )
+    AND CAST(`completed_at` AS TIMESTAMP) >= (
+      (
+        SELECT
+          MIN(CAST(`event_timestamp` AS TIMESTAMP))
+        FROM `spine`
+      ) - INTERVAL 2595600 SECOND
+    )
 ), `driver_trip_windows__rows` /* driver_trip_windows: feature rows from source 'completed_trips' */ AS (
   SELECT
     `driver_id`,
@@ -90,7 +103,20 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
       status = 'completed' AND distance_km >= 0.5
   ) AS `completed_trips`
   WHERE
-    NOT `driver_id` IS NULL AND NOT `completed_at` IS NULL
+    NOT `driver_id` IS NULL
+    AND NOT `completed_at` IS NULL
+    AND CAST(`completed_at` AS TIMESTAMP) <= (
+      SELECT
+        MAX(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    )
+    AND CAST(`completed_at` AS TIMESTAMP) >= (
+      (
+        SELECT
+          MIN(CAST(`event_timestamp` AS TIMESTAMP))
+        FROM `spine`
+      ) - INTERVAL 608400 SECOND
+    )
 ), `rider_profile__rows` /* rider_profile: feature rows from source 'riders' */ AS (
   SELECT
     `rider_id`,
@@ -170,7 +196,20 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     `requested_at` AS `_fsql_event_ts`
   FROM parquet.`data/trips.parquet`
   WHERE
-    NOT `zone_id` IS NULL AND NOT `requested_at` IS NULL
+    NOT `zone_id` IS NULL
+    AND NOT `requested_at` IS NULL
+    AND CAST(`requested_at` AS TIMESTAMP) <= (
+      SELECT
+        MAX(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    )
+    AND CAST(`requested_at` AS TIMESTAMP) >= (
+      (
+        SELECT
+          MIN(CAST(`event_timestamp` AS TIMESTAMP))
+        FROM `spine`
+      ) - INTERVAL 4500 SECOND
+    )
 ), `driver_hourly_stats__latest` /* driver_hourly_stats: one row per key and event time, the latest created */ AS (
   SELECT
     `ranked`.`driver_id`,
