@@ -9,7 +9,7 @@ rows go into Feast's Postgres online store (schema `<S>_feast`) through
 `FeatureStore.write_to_online_store`, by `benchmarks/feast_side.py` run in Feast's own venv. Then
 three sides answer the same lookups:
 
-- `fsql serve`: the app `fsql serve` runs (uvicorn, one process, a pool of 8 connections);
+- `fsql serve` itself, on its defaults (uvicorn, one process, a pool of 8 connections);
 - `feast serve`: Feast 0.67's Python feature server on the same Postgres (one gunicorn worker,
   a pool of 8 connections, `--max-requests 0` so the worker is not restarted mid-run);
 - the raw floor: a prepared psycopg SELECT of the same rows by primary key over both tables
@@ -182,8 +182,11 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_fsql(root: Path, stack: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`fsql serve` itself ("cli", on its defaults: uvicorn, a pool of 8), or a stack of `child`."""
     port = free_port()
     command = [sys.executable, __file__, "child", "--project", str(root), "--stack", stack, "--port", str(port)]
+    if stack == "cli":
+        command = [str(Path(sys.executable).parent / "fsql"), "serve", "--project-dir", str(root), "--port", str(port)]
     return start(command, port, f"fsql ({stack})"), port
 
 
@@ -399,7 +402,7 @@ def run(args: argparse.Namespace) -> None:
             print(f"fsql build: {time.perf_counter() - started:.1f} s", flush=True)
             rng = random.Random(7)
             rows = stacks(root, rng, args.entities, args.requests) if args.stacks else []
-            server, port = start_fsql(root, "uvicorn")
+            server, port = start_fsql(root, "cli")
             servers.append(server)
             ports_by_side = {FSQL: port}
             server, port = start_fsql(root, "bare")
@@ -578,14 +581,14 @@ def report(
         f"(1 min). Machine: {machine()}.",
         f"Versions: {versions(args)}.",
         "",
-        "Servers: `fsql serve`'s app on uvicorn, one process, a pool of 8 connections; `feast serve --workers 1 "
-        "--max-requests 0` (gunicorn, one uvicorn worker; no restart mid-run), Postgres online store with "
-        "`conn_type: pool`, 8 connections. Both on the same Postgres. The HTTP floor is a bare ASGI app on the "
-        "same uvicorn that parses the request and writes an answer of the same shape with orjson (no Starlette, "
-        "no thread, no database). hey's latencies are 0.1 ms steps. \"In fsql's handler\" is the server's own "
-        "measure (its /metrics latency sum over count for the cell): from the route's start to the response "
-        "ready, thread hop, lookup and JSON included; the rest of hey's mean is uvicorn, the event loop's queue "
-        "and hey itself."
+        "Servers: `fsql serve` on its defaults (uvicorn, one process, a pool of 8 connections); "
+        "`feast serve --workers 1 --max-requests 0` (gunicorn, one uvicorn worker; no restart mid-run), "
+        "Postgres online store with `conn_type: pool`, 8 connections. Both on the same Postgres. "
+        "The HTTP floor is a bare ASGI app on the same uvicorn that parses the request and writes an answer "
+        "of the same shape with orjson (no Starlette, no thread, no database). hey's latencies are 0.1 ms "
+        "steps. \"In fsql's handler\" is the server's own measure (its /metrics latency sum over count for the "
+        "cell): from the route's start to the response ready, thread hop, lookup and JSON included; the rest "
+        "of hey's mean is uvicorn, the event loop's queue and hey itself."
         + (
             f" Before timing, Feast's answers were checked equal to fsql's (values, statuses, event times) "
             f"for {checked} entity rows, unknown keys included."

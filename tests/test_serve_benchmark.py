@@ -24,7 +24,7 @@ def test_the_answer_check_passes_equal_servers_and_catches_a_different_value(
     tmp_path: Path, postgres_dsn: str, postgres_schema: str
 ) -> None:
     root = serve.make_project(tmp_path / "p", online_url(postgres_dsn), postgres_schema, 50)
-    ours, ours_port = serve.start_fsql(root, "uvicorn")
+    ours, ours_port = serve.start_fsql(root, "cli")
     other, other_port = serve.start_fsql(root, "bare")
     try:
         samples = [[3], [1, 50, 51]]  # 51: no such entity, NOT_FOUND on every view
