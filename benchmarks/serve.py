@@ -269,6 +269,19 @@ def handler_seconds(port: int) -> tuple[float, int]:
     return (float(total.group(1)), int(count.group(1))) if total and count else (0.0, 0)
 
 
+def group_cpu_seconds(group: int) -> float:
+    """User + system CPU seconds of every live process in a process group, from /proc."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == group:  # after the name: state, ppid, pgrp, ..., utime (11), stime (12)
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def body(keys: list[int]) -> bytes:
     return orjson.dumps({"feature_service": "both", "entities": {"driver_id": keys, "rider_id": keys}})
 
@@ -334,7 +347,8 @@ def hey(port: int, payload: bytes, concurrency: int, requests: int) -> dict[str,
     percentile = {m[0]: float(m[1]) * 1000 for m in re.findall(r"(\d+)%+ in ([\d.]+) secs", output)}
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     mean = float(re.search(r"Average:\s+([\d.]+) secs", output).group(1)) * 1000  # type: ignore[union-attr]
-    return {"p50": percentile["50"], "p99": percentile["99"], "rps": rps, "mean": mean}
+    count = int(re.search(r"\[200\]\s+(\d+) responses", output).group(1))  # type: ignore[union-attr]
+    return {"p50": percentile["50"], "p99": percentile["99"], "rps": rps, "mean": mean, "count": count}
 
 
 def raw_floor(url: str, schema: str, keys: list[list[int]], concurrency: int) -> dict[str, float]:
@@ -404,23 +418,23 @@ def run(args: argparse.Namespace) -> None:
             rows = stacks(root, rng, args.entities, args.requests) if args.stacks else []
             server, port = start_fsql(root, "cli")
             servers.append(server)
-            ports_by_side = {FSQL: port}
+            sides = {FSQL: (port, server.pid)}
             server, port = start_fsql(root, "bare")
             servers.append(server)
-            ports_by_side[BARE] = port
+            sides[BARE] = (port, server.pid)
             checked = 0
             if not args.no_feast:
                 repo = Path(tmp) / "feast_repo"
                 load_feast(args.feast_python, repo, root / "data", args.url, feast_schema)
                 server, port = start_feast(args.feast_python, repo)
                 servers.append(server)
-                ports_by_side[FEAST] = port
+                sides[FEAST] = (port, server.pid)
                 samples = [[rng.randint(1, args.entities)] for _ in range(40)]
                 samples += [[rng.randint(1, args.entities) for _ in range(100)] for _ in range(4)]
                 samples += [[args.entities + 1], [1, args.entities + 7, 2]]  # unknown keys: NOT_FOUND
-                checked = check_equal(ports_by_side[FSQL], port, samples)
+                checked = check_equal(sides[FSQL][0], port, samples)
                 print(f"Feast's answers equal fsql's for {len(samples)} requests, {checked} entity rows", flush=True)
-            rows += cells(args, rng, ports_by_side)
+            rows += cells(args, rng, sides)
             breakdown = profile_lookup(root, args, rng)
         finally:
             for server in servers:
@@ -430,17 +444,23 @@ def run(args: argparse.Namespace) -> None:
     report(rows, breakdown, checked, load_start, args)
 
 
-def cells(args: argparse.Namespace, rng: random.Random, ports: dict[str, int]) -> list[Row]:
-    """Each (entities, concurrency) cell on every side, back to back, so load drifts hit all alike."""
+def cells(args: argparse.Namespace, rng: random.Random, sides: dict[str, tuple[int, int]]) -> list[Row]:
+    """Each (entities, concurrency) cell on every side, back to back, so load drifts hit all alike.
+
+    `sides` maps a server's name to its port and process group; the group's CPU time over a cell
+    (gunicorn's worker included) over the requests is the server's CPU cost of a request.
+    """
     rows: list[Row] = []
     for size in (1, 100):
         payload = body([rng.randint(1, args.entities) for _ in range(size)])
-        for port in ports.values():
+        for port, _ in sides.values():
             hey(port, payload, 4, 200)  # warm-up: connections, prepared statements, caches
         for concurrency in (1, 32):
-            for side, port in ports.items():
+            for side, (port, group) in sides.items():
                 before = handler_seconds(port) if side == FSQL else (0.0, 0)
+                cpu = group_cpu_seconds(group)
                 figures = hey(port, payload, concurrency, args.requests)
+                figures["cpu"] = (group_cpu_seconds(group) - cpu) / figures["count"] * 1000
                 if side == FSQL:
                     after = handler_seconds(port)
                     figures["handler"] = (after[0] - before[0]) / max(after[1] - before[1], 1) * 1000
@@ -594,7 +614,8 @@ def report(
         "of the same shape with orjson (no Starlette, no thread, no database). hey's latencies are 0.1 ms "
         "steps. \"In fsql's handler\" is the server's own measure (its /metrics latency sum over count for the "
         "cell): from the route's start to the response ready, thread hop, lookup and JSON included; the rest "
-        "of hey's mean is uvicorn, the event loop's queue and hey itself."
+        "of hey's mean is uvicorn, the event loop's queue and hey itself. Server CPU is the server's process "
+        "group's user + system time over the cell (gunicorn's worker included; 10 ms ticks) over its requests."
         + (
             f" Before timing, Feast's answers were checked equal to fsql's (values, statuses, event times) "
             f"for {checked} entity rows, unknown keys included."
@@ -603,12 +624,13 @@ def report(
         ),
         "",
         "| entities a request | concurrency | side | p50 ms | p99 ms | mean ms | requests/s "
-        "| in fsql's handler, mean ms |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|",
+        "| server CPU ms a request | in fsql's handler, mean ms |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {n} | {c} | {s} | {f['p50']:.2f} | {f['p99']:.2f} | {f['mean']:.2f} | {f['rps']:,.0f} | "
-        + (f"{f['handler']:.2f} |" if "handler" in f else " |")
+        + (f"{f['cpu']:.2f} |" if "cpu" in f else " |")
+        + (f" {f['handler']:.2f} |" if "handler" in f else " |")
         for s, n, c, f in rows
     ]
     lines += ["", "Goals (issue 10):", "", *goals(rows), ""]
