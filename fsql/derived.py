@@ -505,7 +505,7 @@ def _rewrite_node(node: exp.Expr) -> exp.Expr:
         filled = [
             exp.Coalesce(this=a.copy(), expressions=[b.copy() for b in arguments if b is not a]) for a in arguments
         ]
-        return type(node)(this=filled[0], expressions=filled[1:])
+        return type(node)(this=filled[0], expressions=filled[1:], ignore_nulls=True)
     return node
 
 
