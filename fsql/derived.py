@@ -5,8 +5,9 @@ expression is parsed once with sqlglot, checked against a small subset that mean
 DuckDB, Postgres, BigQuery and Spark, typed, and rewritten where the dialects disagree:
 
 - `a / b` is `CAST(a AS DOUBLE) / NULLIF(CAST(b AS DOUBLE), 0)`: always floating point, NULL for x / 0;
-- `LN(x)`, `SQRT(x)`, `POWER(a, b)` and `EXP(x)` outside their domain give NULL (Postgres and
-  BigQuery raise, DuckDB and Spark return NaN or infinity);
+- `LN(x)` for x <= 0, `SQRT(x)` for x < 0, `POWER(a, b)` for a < 0 with a fractional b or
+  a = 0 with b < 0, and `EXP(x)` past overflow give NULL (Postgres and BigQuery raise, DuckDB
+  and Spark return NaN or infinity); `EXP(x)` below -745 is 0 (Postgres raises on underflow);
 - `GREATEST`/`LEAST` skip NULL arguments (BigQuery returns NULL for any NULL argument);
 - `seconds_between(start, end)` is `end - start` in seconds, a DOUBLE with microseconds.
 
@@ -487,8 +488,10 @@ def _rewrite_node(node: exp.Expr) -> exp.Expr:
         positive = exp.GTE(this=node.this.copy(), expression=exp.Literal.number(0))
         return _when(positive, exp.Sqrt(this=_double(node.this)))
     if isinstance(node, exp.Exp):
+        # Postgres raises on underflow too: below -745 the double is 0 (DuckDB's and Spark's answer).
+        tiny = exp.If(this=exp.LT(this=node.this.copy(), expression=exp.Literal.number(-745)), true=_double_zero())
         below = exp.LT(this=node.this.copy(), expression=exp.Literal.number(_EXP_LIMIT))
-        return _when(below, exp.Exp(this=_double(node.this)))
+        return exp.Case(ifs=[tiny, exp.If(this=below, true=exp.Exp(this=_double(node.this)))])
     if isinstance(node, exp.Pow):
         base, power = node.this, node.expression
         fractional = exp.NEQ(this=power.copy(), expression=exp.Floor(this=power.copy()))
@@ -507,6 +510,10 @@ def _rewrite_node(node: exp.Expr) -> exp.Expr:
         ]
         return type(node)(this=filled[0], expressions=filled[1:], ignore_nulls=True)
     return node
+
+
+def _double_zero() -> exp.Expr:
+    return exp.cast(exp.Literal.number(0), exp.DataType(this=_DOUBLE))
 
 
 def _when(condition: exp.Expr, value: exp.Expr) -> exp.Case:
