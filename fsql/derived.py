@@ -238,7 +238,7 @@ def _derived_feature(m: Mapping, scope: _Scope) -> DerivedFeature:
     where = m.where_text("expr")
     what = f"{scope.what} feature '{name}'"
     parsed = _parse(text, where, what)
-    checker = _Checker(scope, where, what)
+    checker = _Checker(scope, where, what, text)
     resolved = checker.resolve(parsed)
     inferred = checker.type_of(resolved)
     declared = None
@@ -292,15 +292,21 @@ def _assignable(inferred: exp.DType, declared: exp.DType) -> bool:
 class _Checker:
     """Resolves the names an expression reads, refuses what is outside the subset, and types it."""
 
-    def __init__(self, scope: _Scope, where: Where, what: str) -> None:
+    def __init__(self, scope: _Scope, where: Where, what: str, text: str) -> None:
+        self.text = text
         self.scope = scope
         self.where = where
         self.what = what
         self.types: dict[tuple[str, str], exp.DType] = {}
 
     def _at(self, node: exp.Expr) -> Where:
+        """Where a column is written: sqlglot keeps its start offset in the expression's text."""
         meta = node.this.meta if isinstance(node.this, exp.Identifier) else node.meta
-        return self.where.at(meta.get("line"), meta.get("col")) if meta.get("line") else self.where
+        start = meta.get("start")
+        if start is None:
+            return self.where
+        line_start = self.text.rfind("\n", 0, start) + 1
+        return self.where.at(self.text.count("\n", 0, start) + 1, start - line_start + 1)
 
     def resolve(self, tree: exp.Expr) -> exp.Expr:
         for node in list(tree.walk()):
@@ -314,6 +320,7 @@ class _Checker:
             return
         name = _function_name(node)
         if name is not None and (type(node) in _NON_DETERMINISTIC or name in _NON_DETERMINISTIC_NAMES):
+            name = _NON_DETERMINISTIC.get(type(node), name)
             raise self.where.error(
                 f"{self.what}: {name}() is not deterministic, so training and serving would see different values: "
                 f"send the value as a request field instead (e.g. 'request: {{requested_at: timestamptz}}')"
@@ -378,9 +385,9 @@ class _Checker:
             self._expect(node.expression, _NUMERIC, "'/'")
             return _DOUBLE
         if isinstance(node, exp.Add | exp.Sub | exp.Mul):
-            return self._numeric(node, [node.this, node.expression], f"'{node.key}'")
+            return self._numeric(node, [node.this, node.expression], f"'{_SYMBOLS[type(node)]}'")
         if isinstance(node, exp.Neg | exp.Abs):
-            return self._numeric(node, [node.this], node.key)
+            return self._numeric(node, [node.this], "'-'" if isinstance(node, exp.Neg) else "abs()")
         if isinstance(node, exp.Ln | exp.Exp | exp.Sqrt):
             self._expect(node.this, _NUMERIC, f"{node.key}()")
             return _DOUBLE
@@ -416,13 +423,15 @@ class _Checker:
             return self._unify([node.this, *node.expressions], f"{node.key}()")
         if isinstance(node, exp.Nullif):
             return self._unify([node.this, node.expression], "nullif()")
-        raise self.where.error(f"{self.what}: cannot type '{node.sql()}'")
+        raise self.where.error(f"{self.what}: cannot type '{shown_sql(node)}'")
 
     def _expect(self, node: exp.Expr, allowed: frozenset[exp.DType] | set[exp.DType], context: str) -> None:
         type_ = self.type_of(node)
         if type_ is not None and type_ not in allowed:
-            wanted = " or ".join(sorted(type_label(t) for t in allowed))
-            raise self.where.error(f"{self.what}: {context} takes {wanted}, but '{node.sql()}' is {type_label(type_)}")
+            wanted = "numbers" if allowed == _NUMERIC else " or ".join(sorted(type_label(t) for t in allowed))
+            raise self.where.error(
+                f"{self.what}: {context} takes {wanted}, but '{shown_sql(node)}' is {type_label(type_)}"
+            )
 
     def _numeric(self, node: exp.Expr, operands: list[exp.Expr], context: str) -> exp.DType:
         types = []
@@ -441,6 +450,20 @@ class _Checker:
             return exp.DType.TIMESTAMPTZ
         shown = ", ".join(sorted(type_label(t) for t in types))
         raise self.where.error(f"{self.what}: {context} mixes types that do not compare or combine: {shown}")
+
+
+_SYMBOLS: dict[type[exp.Expr], str] = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*"}
+
+
+def shown_sql(node: exp.Expr) -> str:
+    """The expression as users know it: inputs and request fields by their plain names."""
+
+    def plain(n: exp.Expr) -> exp.Expr:
+        if isinstance(n, exp.Column) and n.table in (INPUT_TABLE, REQUEST_TABLE):
+            return exp.column(n.name.partition(":")[2] or n.name)
+        return n
+
+    return node.transform(plain).sql()
 
 
 def _function_name(node: exp.Expr) -> str | None:
