@@ -644,7 +644,9 @@ def parse_feature_ref(
         view = definitions.derived_views.get(view_name)
     if view is None:
         known = [*definitions.feature_views, *(definitions.derived_views if derived else ())]
-        hint = "" if derived or view_name not in definitions.derived_views else " (a derived view reads no derived view)"
+        hint = (
+            "" if derived or view_name not in definitions.derived_views else " (a derived view reads no derived view)"
+        )
         raise on_error(f"'{text}' names no feature view{hint}.{did_you_mean(view_name, known)}")
     if feature_name and view.feature(feature_name) is None:
         names = [f.name for f in view.features]

@@ -42,7 +42,7 @@ _TIMES = frozenset({exp.DType.TIMESTAMP, exp.DType.TIMESTAMPTZ, exp.DType.DATE})
 _DOUBLE = exp.DType.DOUBLE
 # ln(DBL_MAX): EXP of more overflows (an error on Postgres, infinity elsewhere).
 _EXP_LIMIT = "709.782712893384"
-_NON_DETERMINISTIC = {
+_NON_DETERMINISTIC: dict[type[exp.Expr], str] = {
     exp.Rand: "random",
     exp.CurrentTimestamp: "current_timestamp",
     exp.CurrentDate: "current_date",
@@ -176,10 +176,10 @@ def read_derived_view(
     scope = _Scope(tuple(inputs.values()), request, m.what)
     features: dict[str, DerivedFeature] = {}
     for item in items:
-        feature = _derived_feature(item, scope)
-        if feature.name in features:
-            raise item.where_value("name").error(f"{m.what}: feature '{feature.name}' is defined twice: rename one")
-        features[feature.name] = feature
+        derived = _derived_feature(item, scope)
+        if derived.name in features:
+            raise item.where_value("name").error(f"{m.what}: feature '{derived.name}' is defined twice: rename one")
+        features[derived.name] = derived
     return DerivedView(
         name=name,
         inputs=tuple(inputs.values()),
@@ -211,9 +211,10 @@ def _request_fields(m: Mapping) -> tuple[RequestField, ...]:
         text = raw.required(key, str)
         type_ = canonical_type(text)
         if type_ is None:
+            hint = did_you_mean(text.lower(), list(TYPE_NAMES))
+            known = ", ".join(TYPE_NAMES)
             raise raw.where_value(key).error(
-                f"{m.what}: request field '{key}' has unknown type '{text}'.{did_you_mean(text.lower(), list(TYPE_NAMES))}"
-                f" Known types: {', '.join(TYPE_NAMES)}."
+                f"{m.what}: request field '{key}' has unknown type '{text}'.{hint} Known types: {known}."
             )
         fields.append(RequestField(key, type_))
     return tuple(fields)
@@ -363,7 +364,7 @@ class _Checker:
             f"fields ({', '.join(r.name for r in self.scope.request) or 'none'}): add it to 'inputs' or 'request'"
         )
 
-    def type_of(self, node: exp.Expr) -> exp.DType | None:  # noqa: C901 (one case per node kind)
+    def type_of(self, node: exp.Expr) -> exp.DType | None:
         if isinstance(node, exp.Column):
             return self.types[(node.table, node.name)]
         if isinstance(node, exp.Paren):

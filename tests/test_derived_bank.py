@@ -56,7 +56,10 @@ BANK: dict[str, tuple[str, list[Any]]] = {
     "greatest": ("greatest(a, c, r)", [6.0, 1.0, -1.0, 0.5]),
     "least": ("least(a, r)", [4.0, 0.0, -2.0, -8.0]),
     "greatest_null": ("greatest(a, b)", [6.0, 1.0, None, 2.0]),
-    "case": ("CASE WHEN b > 2 THEN 'many' WHEN b IS NULL THEN 'unknown' ELSE 'few' END", ["many", "few", "unknown", "few"]),
+    "case": (
+        "CASE WHEN b > 2 THEN 'many' WHEN b IS NULL THEN 'unknown' ELSE 'few' END",
+        ["many", "few", "unknown", "few"],
+    ),
     "coalesce": ("coalesce(a, r, 0)", [6.0, 1.0, -2.0, -8.0]),
     "nullif": ("nullif(b, 0)", [3, None, None, 2]),
     "compare": ("a > c AND r IS NOT NULL", [True, True, None, False]),
@@ -71,7 +74,9 @@ def bank_view() -> DerivedView:
     items = "".join(f"  - {{name: {name}, expr: {expr!r}}}\n" for name, (expr, _) in BANK.items())
     text = f"name: bank\ninputs: [v]\nrequest: {{r: double}}\nfeatures:\n{items}"
     shown = Path("bank.yml")
-    m = Mapping(load_plain_yaml(text, shown=shown), path=shown, what="derived view 'bank'", lines=tuple(text.splitlines()))
+    m = Mapping(
+        load_plain_yaml(text, shown=shown), path=shown, what="derived view 'bank'", lines=tuple(text.splitlines())
+    )
     types = {"a": exp.DType.DOUBLE, "b": exp.DType.BIGINT, "c": exp.DType.DOUBLE}
     types |= {"t0": exp.DType.TIMESTAMPTZ, "t1": exp.DType.TIMESTAMPTZ}
     return read_derived_view(m, name="bank", features_of=lambda ref, where: [("v", n, t) for n, t in types.items()])
@@ -140,7 +145,9 @@ def test_bank_on_postgres_with_the_request_field_bound_as_the_lookup_binds_it(po
     unnest = exp.Unnest(
         expressions=[exp.cast(exp.Placeholder(this="r"), array)],
         offset=exp.to_identifier("n", quoted=True),
-        alias=exp.TableAlias(this=exp.to_identifier("request", quoted=True), columns=[exp.to_identifier("r", quoted=True)]),
+        alias=exp.TableAlias(
+            this=exp.to_identifier("request", quoted=True), columns=[exp.to_identifier("r", quoted=True)]
+        ),
     )
     on = exp.EQ(this=exp.column("n", "request", quoted=True), expression=exp.column("id", "inputs", quoted=True))
     sql = bank_sql("postgres", exp.column("r", "request", quoted=True), unnest, on)
@@ -166,5 +173,7 @@ def test_bank_on_spark() -> None:
     from pit_window import spark_session, spark_view
 
     spark_view("inputs", INPUTS.append_column("r", pa.array(REQUEST, pa.float64())))
-    rows = [row.asDict() for row in spark_session().sql(bank_sql("spark", exp.column("r", "inputs", quoted=True))).collect()]
+    rows = [
+        row.asDict() for row in spark_session().sql(bank_sql("spark", exp.column("r", "inputs", quoted=True))).collect()
+    ]
     assert_bank(rows)

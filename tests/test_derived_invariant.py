@@ -47,7 +47,9 @@ def _spine(root: Path) -> pa.Table:
     fares = [chooser.choice([0.0, -3.5, None, 7.25, 12.0, 40.0, 1e-3]) for _ in pairs]
     offered = [T - timedelta(seconds=chooser.randint(0, 600), microseconds=chooser.randint(0, 999999)) for _ in pairs]
     eta = [
-        None if i % 17 == 0 else moment + timedelta(seconds=chooser.randint(-60, 900), microseconds=chooser.randint(0, 10))
+        None
+        if i % 17 == 0
+        else moment + timedelta(seconds=chooser.randint(-60, 900), microseconds=chooser.randint(0, 10))
         for i, moment in enumerate(offered)
     ]
     return pa.table(
@@ -96,12 +98,12 @@ def test_a_missing_request_field_is_named_online_and_offline(online_example: Pat
     project = fsql.load_project(online_example)
     with project.online_store() as store, pytest.raises(CompileError, match=r"lacks request field 'offered_at'"):
         store.lookup([{"rider_id": 1, "driver_id": 1001, "offered_fare": 3.0, "pickup_eta_at": T}], service=SERVICE)
-    with pytest.raises(CompileError, match=r"request field 'offered_fare' is double, not str"):
-        with project.online_store() as store:
-            store.lookup(
-                [{"rider_id": 1, "driver_id": 1001, "offered_fare": "3", "offered_at": T, "pickup_eta_at": T}],
-                service=SERVICE,
-            )
+    wrong_type = pytest.raises(CompileError, match=r"request field 'offered_fare' is double, not str")
+    with wrong_type, project.online_store() as store:
+        store.lookup(
+            [{"rider_id": 1, "driver_id": 1001, "offered_fare": "3", "offered_at": T, "pickup_eta_at": T}],
+            service=SERVICE,
+        )
     spine = _spine(online_example).drop_columns(["offered_at"])
     with pytest.raises(CompileError, match=r"reads request field\(s\) offered_at, which the spine lacks"):
         project.training_set(service=SERVICE, spine=spine)

@@ -108,8 +108,10 @@ def project_derived(
             values.append(exp.alias_(value, output.output_name, quoted=True))
     hidden = {f.output_name for v in request.views for f in v.features if f.hidden}
     kept = [s for s in query.expressions if not (isinstance(s, exp.Alias) and s.alias in hidden)]
-    at = len(kept) if insert_at is None else insert_at - sum(
-        1 for s in query.expressions[:insert_at] if isinstance(s, exp.Alias) and s.alias in hidden
+    at = (
+        len(kept)
+        if insert_at is None
+        else insert_at - sum(1 for s in query.expressions[:insert_at] if isinstance(s, exp.Alias) and s.alias in hidden)
     )
     query.set("expressions", [*kept[:at], *values, *kept[at:]])
     return query

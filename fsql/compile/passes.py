@@ -13,8 +13,8 @@ from sqlglot import exp
 from fsql.checks import parse_feature_expression
 from fsql.compile.aggregate_join import join_aggregates
 from fsql.compile.aggregates import aggregate_rows
-from fsql.compile.derived import add_derived
 from fsql.compile.context import CREATED_TS, EVENT_TS, SPINE_ALIAS, CompileContext, column, ident, rows_cte_name
+from fsql.compile.derived import add_derived
 from fsql.compile.paths import anchor_file_paths
 from fsql.compile.request import ViewRequest
 from fsql.compile.strategy import readable_file_formats

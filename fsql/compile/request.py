@@ -10,7 +10,6 @@ from fsql.derived import DerivedFeature, DerivedView, RequestField
 from fsql.errors import CompileError, did_you_mean
 from fsql.spec import Definitions, Feature, FeatureRef, FeatureView, Source
 
-
 HIDDEN_PREFIX = "_fsql_in__"  # an input of a derived feature that was not asked for itself
 
 
@@ -185,12 +184,12 @@ def _group_by_view(
             owners[output] = f"feature view '{view_name}'"
             outputs.append(OutputFeature(feature, output))
         views.append(ViewRequest(view, definitions.sources[view.source], tuple(outputs)))
-    for derived_name, features in derived.items():
-        for feature in features:
-            output = f"{derived_name}__{feature.name}" if full_names else feature.name
+    for derived_name, derived_features in derived.items():
+        for derived_feature in derived_features:
+            output = f"{derived_name}__{derived_feature.name}" if full_names else derived_feature.name
             if output in owners:
                 raise CompileError(
-                    f"feature '{feature.name}' is in both {owners[output]} and derived view '{derived_name}': "
+                    f"feature '{derived_feature.name}' is in both {owners[output]} and derived view '{derived_name}': "
                     f"set full_feature_names: true on the service (or pass --full-feature-names) to name "
                     f"them view__feature, or ask for only one"
                 )

@@ -261,8 +261,9 @@ def _check_key(number: int, key: Column, value: Any, *, noun: str = "key") -> No
         return
     accepts = _ACCEPTS.get(key.type, (object,)) if key.type else (object,)
     if (isinstance(value, bool) and bool not in accepts) or not isinstance(value, accepts):
+        kind = type(value).__name__
         raise CompileError(
-            f"entity row {number}: {noun} '{key.name}' is {type_label(key.type)}, not {type(value).__name__} ({value!r})"
+            f"entity row {number}: {noun} '{key.name}' is {type_label(key.type)}, not {kind} ({value!r})"
         )
     bounds = out_of_range(value, key.type)
     if bounds is not None:
