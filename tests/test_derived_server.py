@@ -64,3 +64,31 @@ def test_derived_features_over_http_equal_the_python_api(online_example: Path) -
         bad_time = {**body, "entities": {**body["entities"], "offered_at": ["yesterday", None]}}
         response = http.post("/get-online-features", json=bad_time)
         assert response.status_code == 400 and "'offered_at'" in response.json()["error"]
+
+
+def test_fsql_get_reads_request_fields_as_their_declared_types(online_example: Path) -> None:  # noqa: F811
+    import json
+
+    from typer.testing import CliRunner
+
+    from fsql.cli import app
+
+    fsql.load_project(online_example).build(BuildOptions(end=T))
+    runner = CliRunner()
+    entity = (
+        "rider_id=1,driver_id=1001,offered_fare=10,offered_at=2024-03-18T09:00:00,pickup_eta_at=2024-03-18T09:02:30Z"
+    )
+    got = runner.invoke(
+        app,
+        ["--project-dir", str(online_example), "get", "--service", SERVICE, "--entity", entity, "--now", T.isoformat()],
+    )
+    assert got.exit_code == 0, got.output
+    (row,) = json.loads(got.stdout)
+    assert row["pickup_wait_s"] == 150.0  # a naive time is UTC
+    assert row["log_fare"] == pytest.approx(2.302585092994046)
+    bad = runner.invoke(
+        app,
+        ["--project-dir", str(online_example), "get", "--service", SERVICE, "--entity", "rider_id=1,offered_fare=x"],
+    )
+    assert bad.exit_code == 2
+    assert "'x' is not a valid double for 'offered_fare'" in bad.stderr

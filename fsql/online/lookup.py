@@ -252,8 +252,19 @@ def bind_request_fields(request: FeatureRequest, entity_rows: Sequence[Mapping[s
                     f"derived view {readers} reads: send it beside the keys, e.g. {{..., '{field.name}': ...}}"
                 )
             _check_key(index + 1, Column(field.name, field.type), row[field.name], noun="request field")
-        params[f"req_{i}"] = [row[field.name] for row in entity_rows]
+        params[f"req_{i}"] = [_instant(row[field.name], field.type) for row in entity_rows]
     return params
+
+
+def _instant(value: Any, type_: exp.DType) -> Any:
+    """Naive times are UTC, as everywhere in fsql, whatever the session's time zone."""
+    if not isinstance(value, datetime):
+        return value
+    if type_ is exp.DType.TIMESTAMPTZ and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    if type_ is exp.DType.TIMESTAMP and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
 
 
 def _check_key(number: int, key: Column, value: Any, *, noun: str = "key") -> None:
