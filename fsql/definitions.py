@@ -650,8 +650,9 @@ def parse_feature_ref(
         raise on_error(f"'{text}' names no feature view{hint}.{did_you_mean(view_name, known)}")
     if feature_name and view.feature(feature_name) is None:
         names = [f.name for f in view.features]
+        kind = "derived view" if isinstance(view, DerivedView) else "feature view"
         raise on_error(
-            f"feature view '{view_name}' has no feature '{feature_name}'."
+            f"{kind} '{view_name}' has no feature '{feature_name}'."
             f"{_suggest(feature_name, names, 'Its features')}"
         )
     return FeatureRef(view_name, feature_name or None)
