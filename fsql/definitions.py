@@ -652,7 +652,6 @@ def parse_feature_ref(
         names = [f.name for f in view.features]
         kind = "derived view" if isinstance(view, DerivedView) else "feature view"
         raise on_error(
-            f"{kind} '{view_name}' has no feature '{feature_name}'."
-            f"{_suggest(feature_name, names, 'Its features')}"
+            f"{kind} '{view_name}' has no feature '{feature_name}'.{_suggest(feature_name, names, 'Its features')}"
         )
     return FeatureRef(view_name, feature_name or None)

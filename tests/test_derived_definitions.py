@@ -96,7 +96,9 @@ def test_request_errors(tmp_path: Path) -> None:
     spine = Spine(exp.to_table("labels"), columns=("customer_id", "store_id", "event_timestamp"))
     with pytest.raises(CompileError, match=r"reads request field\(s\) basket, which the spine lacks"):
         compile_training_query(definitions, spine=spine, dialect="postgres", service="scoring")
-    with pytest.raises(CompileError, match=r"derived view 'mix' has no feature 'nope'. Its features: ratio, orders_plus, wait, big."):
+    with pytest.raises(
+        CompileError, match=r"derived view 'mix' has no feature 'nope'. Its features: ratio, orders_plus, wait, big."
+    ):
         resolve_features(definitions, features=["mix:nope"])
 
 
