@@ -127,11 +127,22 @@ class RequestField:
 class DerivedFeature:
     name: str
     type: exp.DType
-    # The checked, rewritten AST; reads are columns of INPUT_TABLE and REQUEST_TABLE.
-    expression: exp.Expr
-    text: str  # the expression as written, for messages and the manifest
+    # The checked, rewritten AST; reads are columns of INPUT_TABLE and REQUEST_TABLE. It follows
+    # from `text`, so it takes no part in equality and hashing (a lookup's request is a cache key).
+    expression: exp.Expr = field(compare=False)
+    text: str = ""  # the expression as written
     description: str = ""
     where: Where = field(default=Where(Path("<memory>")), compare=False)
+    # What the expression reads (`view:feature` inputs, request field names), found once: each
+    # lookup resolves its request, and walking the AST there would cost more than the query.
+    reads: frozenset[str] = field(default=frozenset(), compare=False)
+    request_reads: frozenset[str] = field(default=frozenset(), compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.reads and not self.request_reads:
+            columns = list(self.expression.find_all(exp.Column))
+            object.__setattr__(self, "reads", frozenset(c.name for c in columns if c.table == INPUT_TABLE))
+            object.__setattr__(self, "request_reads", frozenset(c.name for c in columns if c.table == REQUEST_TABLE))
 
 
 @dataclass(frozen=True)
@@ -150,12 +161,12 @@ class DerivedView:
 
     def inputs_of(self, features: Sequence[DerivedFeature]) -> tuple[DerivedInput, ...]:
         """The inputs the given features read, in declaration order."""
-        read = {c.name for f in features for c in f.expression.find_all(exp.Column) if c.table == INPUT_TABLE}
+        read = frozenset().union(*(f.reads for f in features))
         return tuple(i for i in self.inputs if i.ref in read)
 
     def request_of(self, features: Sequence[DerivedFeature]) -> tuple[RequestField, ...]:
         """The request fields the given features read, in declaration order."""
-        read = {c.name for f in features for c in f.expression.find_all(exp.Column) if c.table == REQUEST_TABLE}
+        read = frozenset().union(*(f.request_reads for f in features))
         return tuple(r for r in self.request if r.name in read)
 
 

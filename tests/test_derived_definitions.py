@@ -85,7 +85,7 @@ def test_the_compiled_query_drops_the_inputs_it_only_read(tmp_path: Path) -> Non
     sql = compile_training_query(definitions, spine=spine, dialect="duckdb", service="scoring").sql
     final = sql.rsplit("\nSELECT", 1)[1]
     assert 'AS "_fsql_in__' not in final  # read inside the derived expressions, never output
-    assert '"_fsql_in__customer_orders__is_big"' in final
+    assert '"_fsql_in_1"' in final
     assert 'AS "ratio"' in final and 'AS "big"' in final and 'CAST("spine"."basket" AS DOUBLE)' in final
 
 

@@ -93,7 +93,8 @@ def project_derived(
     """
     if not request.derived:
         return query
-    by_alias = {s.alias: s.this for s in query.expressions if isinstance(s, exp.Alias)}
+    # A projection is `expr AS name`, or a bare column (the online lookup's outer SELECT).
+    by_alias = {s.alias_or_name: s.this if isinstance(s, exp.Alias) else s for s in query.expressions}
     values: list[exp.Expr] = []
     for derived in request.derived:
         read_as = dict(derived.inputs)
@@ -107,12 +108,9 @@ def project_derived(
             )
             values.append(exp.alias_(value, output.output_name, quoted=True))
     hidden = {f.output_name for v in request.views for f in v.features if f.hidden}
-    kept = [s for s in query.expressions if not (isinstance(s, exp.Alias) and s.alias in hidden)]
-    at = (
-        len(kept)
-        if insert_at is None
-        else insert_at - sum(1 for s in query.expressions[:insert_at] if isinstance(s, exp.Alias) and s.alias in hidden)
-    )
+    kept = [s for s in query.expressions if s.alias_or_name not in hidden]
+    dropped_before = sum(1 for s in query.expressions[: insert_at or 0] if s.alias_or_name in hidden)
+    at = len(kept) if insert_at is None else insert_at - dropped_before
     query.set("expressions", [*kept[:at], *values, *kept[at:]])
     return query
 

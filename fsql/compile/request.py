@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ from fsql.derived import DerivedFeature, DerivedView, RequestField
 from fsql.errors import CompileError, did_you_mean
 from fsql.spec import Definitions, Feature, FeatureRef, FeatureView, Source
 
-HIDDEN_PREFIX = "_fsql_in__"  # an input of a derived feature that was not asked for itself
+HIDDEN_PREFIX = "_fsql_in_"  # an input of a derived feature that was not asked for itself, numbered
 
 
 @dataclass(frozen=True)
@@ -167,12 +168,13 @@ def _group_by_view(
                 hidden.add((read.view, read.feature))
     owners: dict[str, str] = {}
     views = []
+    numbers = itertools.count()
     for view_name, view_features in chosen.items():
         view = definitions.feature_views[view_name]
         outputs = []
         for feature in view_features:
             if (view_name, feature.name) in hidden:
-                outputs.append(OutputFeature(feature, f"{HIDDEN_PREFIX}{view_name}__{feature.name}", hidden=True))
+                outputs.append(OutputFeature(feature, f"{HIDDEN_PREFIX}{next(numbers)}", hidden=True))
                 continue
             output = f"{view_name}__{feature.name}" if full_names else feature.name
             if output in owners:

@@ -349,19 +349,35 @@ def lookup_sql(request: FeatureRequest, schema: str, keys: tuple[Column, ...]) -
         # After every value, per view: its row's event time and whether the ttl kept it.
         meta.append(exp.alias_(_col(FEATURE_TS, alias), f"_fsql_ts_{index}", quoted=True))
         meta.append(exp.alias_(fresh or exp.true(), f"_fsql_fresh_{index}", quoted=True))
-    # Derived features: computed here, over the values above, in the same round trip.
     values = len(query.expressions)
     query = query.select(*meta)
-    field_column = dict(zip((f.name for f in fields), _field_columns(fields), strict=True))
-    query = project_derived(
-        query,
+    if request.derived:
+        query = _with_derived(query, request, values)
+    else:
+        query = query.order_by(_col(_ORDINAL, _REQUEST))
+    return query.sql("postgres", unsupported_level=ErrorLevel.RAISE)
+
+
+_VALUES = "_fsql_v"
+
+
+def _with_derived(inner: exp.Select, request: FeatureRequest, values: int) -> exp.Select:
+    """Derived features, computed by Postgres in the same statement: a projection over the lookup's
+    own values (a subquery, so each input is written once), request fields from the unnested arrays."""
+    fields = _field_columns(request.request_fields)
+    inner.select(_col(_ORDINAL, _REQUEST), *(_col(name, _REQUEST) for name in fields), copy=False)
+    # Short names: psycopg re-parses a statement longer than 4 kB at every call (0.1 ms here).
+    outer = exp.select(*(_col(s.alias, _VALUES) for s in inner.expressions[: -len(fields) - 1]))
+    outer = outer.from_(inner.subquery(exp.to_identifier(_VALUES, quoted=True)))
+    field_column = dict(zip((f.name for f in request.request_fields), fields, strict=True))
+    outer = project_derived(
+        outer,
         request,
-        read_request=lambda f: _col(field_column[f.name], _REQUEST),
+        read_request=lambda f: _col(field_column[f.name], _VALUES),
         dialect="postgres",
         insert_at=values,
     )
-    query = query.order_by(_col(_ORDINAL, _REQUEST))
-    return query.sql("postgres", unsupported_level=ErrorLevel.RAISE)
+    return outer.order_by(_col(_ORDINAL, _VALUES))
 
 
 def _field_columns(fields: Sequence[RequestField]) -> list[str]:

@@ -34,7 +34,7 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
     "event_ts" AS "_fsql_event_ts",
     "created_ts" AS "_fsql_created_ts",
     "acc_rate" AS "acc_rate",
-    "conv_rate" AS "_fsql_in__driver_hourly_stats__conv_rate"
+    "conv_rate" AS "_fsql_in_1"
   FROM READ_PARQUET('data/driver_stats.parquet')
   WHERE
     NOT "driver_id" IS NULL AND NOT "event_ts" IS NULL
@@ -130,7 +130,7 @@ SELECT
         WHEN "driver_hourly_stats"."_fsql_event_ts" >= (
           "spine"."event_timestamp" - INTERVAL 2 DAY
         )
-        THEN "driver_hourly_stats"."_fsql_in__driver_hourly_stats__conv_rate"
+        THEN "driver_hourly_stats"."_fsql_in_1"
       END
     ),
     COALESCE(
@@ -138,7 +138,7 @@ SELECT
         WHEN "driver_hourly_stats"."_fsql_event_ts" >= (
           "spine"."event_timestamp" - INTERVAL 2 DAY
         )
-        THEN "driver_hourly_stats"."_fsql_in__driver_hourly_stats__conv_rate"
+        THEN "driver_hourly_stats"."_fsql_in_1"
       END,
       CASE
         WHEN "driver_hourly_stats"."_fsql_event_ts" >= (

@@ -34,7 +34,7 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
     "event_ts" AS "_fsql_event_ts",
     "created_ts" AS "_fsql_created_ts",
     "acc_rate" AS "acc_rate",
-    "conv_rate" AS "_fsql_in__driver_hourly_stats__conv_rate"
+    "conv_rate" AS "_fsql_in_1"
   FROM "driver_stats"
   WHERE
     NOT "driver_id" IS NULL AND NOT "event_ts" IS NULL
@@ -114,14 +114,8 @@ SELECT
     THEN LN(CAST(CAST("spine"."offered_fare" AS DOUBLE PRECISION) AS DOUBLE PRECISION))
   END AS DOUBLE PRECISION) AS "log_fare",
   CAST(GREATEST(
-    COALESCE(
-      "driver_hourly_stats"."acc_rate",
-      "driver_hourly_stats"."_fsql_in__driver_hourly_stats__conv_rate"
-    ),
-    COALESCE(
-      "driver_hourly_stats"."_fsql_in__driver_hourly_stats__conv_rate",
-      "driver_hourly_stats"."acc_rate"
-    )
+    COALESCE("driver_hourly_stats"."acc_rate", "driver_hourly_stats"."_fsql_in_1"),
+    COALESCE("driver_hourly_stats"."_fsql_in_1", "driver_hourly_stats"."acc_rate")
   ) AS DOUBLE PRECISION) AS "driver_keenness",
   CAST((
     CAST((
@@ -151,7 +145,7 @@ LEFT JOIN "rider_trip_windows__windows" AS "rider_trip_windows"
 LEFT JOIN LATERAL (
   SELECT
     "candidate"."acc_rate",
-    "candidate"."_fsql_in__driver_hourly_stats__conv_rate"
+    "candidate"."_fsql_in_1"
   FROM "driver_hourly_stats__rows" AS "candidate"
   WHERE
     "candidate"."driver_id" = "spine"."driver_id"

@@ -34,7 +34,7 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     `event_ts` AS `_fsql_event_ts`,
     `created_ts` AS `_fsql_created_ts`,
     `acc_rate` AS `acc_rate`,
-    `conv_rate` AS `_fsql_in__driver_hourly_stats__conv_rate`
+    `conv_rate` AS `_fsql_in_1`
   FROM parquet.`data/driver_stats.parquet`
   WHERE
     NOT `driver_id` IS NULL
@@ -102,13 +102,13 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     `ranked`.`driver_id`,
     `ranked`.`_fsql_event_ts`,
     `ranked`.`acc_rate`,
-    `ranked`.`_fsql_in__driver_hourly_stats__conv_rate`
+    `ranked`.`_fsql_in_1`
   FROM (
     SELECT
       `rows`.`driver_id`,
       `rows`.`_fsql_event_ts` AS `_fsql_event_ts`,
       `rows`.`acc_rate`,
-      `rows`.`_fsql_in__driver_hourly_stats__conv_rate`,
+      `rows`.`_fsql_in_1`,
       ROW_NUMBER() OVER (
         PARTITION BY `rows`.`driver_id`, `rows`.`_fsql_event_ts`
         ORDER BY `rows`.`_fsql_created_ts` DESC
@@ -138,7 +138,7 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     `timeline`.`driver_id`,
     `timeline`.`_fsql_ts`,
     `latest`.`acc_rate`,
-    `latest`.`_fsql_in__driver_hourly_stats__conv_rate`
+    `latest`.`_fsql_in_1`
   FROM (
     SELECT
       `driver_id`,
@@ -191,14 +191,8 @@ SELECT
     THEN LN(CAST(CAST(`spine`.`offered_fare` AS DOUBLE) AS DOUBLE))
   END AS DOUBLE) AS `log_fare`,
   CAST(GREATEST(
-    COALESCE(
-      `driver_hourly_stats`.`acc_rate`,
-      `driver_hourly_stats`.`_fsql_in__driver_hourly_stats__conv_rate`
-    ),
-    COALESCE(
-      `driver_hourly_stats`.`_fsql_in__driver_hourly_stats__conv_rate`,
-      `driver_hourly_stats`.`acc_rate`
-    )
+    COALESCE(`driver_hourly_stats`.`acc_rate`, `driver_hourly_stats`.`_fsql_in_1`),
+    COALESCE(`driver_hourly_stats`.`_fsql_in_1`, `driver_hourly_stats`.`acc_rate`)
   ) AS DOUBLE) AS `driver_keenness`,
   CAST((
     CAST((
