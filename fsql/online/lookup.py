@@ -351,11 +351,8 @@ def lookup_sql(request: FeatureRequest, schema: str, keys: tuple[Column, ...]) -
         meta.append(exp.alias_(fresh or exp.true(), f"_fsql_fresh_{index}", quoted=True))
     values = len(query.expressions)
     query = query.select(*meta)
-    if request.derived:
-        query = _with_derived(query, request, values)
-    else:
-        query = query.order_by(_col(_ORDINAL, _REQUEST))
-    return query.sql("postgres", unsupported_level=ErrorLevel.RAISE)
+    done = _with_derived(query, request, values) if request.derived else query.order_by(_col(_ORDINAL, _REQUEST))
+    return done.sql("postgres", unsupported_level=ErrorLevel.RAISE)
 
 
 _VALUES = "_fsql_v"
