@@ -330,6 +330,11 @@ class _Checker:
             if len(node.expressions) != 2:
                 raise self.where.error(f"{self.what}: {SECONDS_BETWEEN}(start, end) takes exactly two arguments")
             return
+        if isinstance(node, exp.Cast):
+            raise self.where.error(
+                f"{self.what}: CAST is outside the expression language of derived features (casts round and "
+                f"parse differently per dialect): declare the feature's 'type' instead; its result is cast to it"
+            )
         name = _function_name(node)
         if name is not None and (type(node) in _NON_DETERMINISTIC or name in _NON_DETERMINISTIC_NAMES):
             name = _NON_DETERMINISTIC.get(type(node), name)
@@ -390,7 +395,7 @@ class _Checker:
             return exp.DType.BIGINT if node.this.lstrip("-").isdigit() else _DOUBLE
         if isinstance(node, exp.Anonymous):  # seconds_between, checked in _check_node
             for argument in node.expressions:
-                self._expect(argument, _TIMES, f"{SECONDS_BETWEEN}()'s arguments")
+                self._expect(argument, _TIMES, f"{SECONDS_BETWEEN}()")
             return _DOUBLE
         if isinstance(node, exp.Div):
             self._expect(node.this, _NUMERIC, "'/'")

@@ -129,3 +129,33 @@ def test_a_derived_view_cannot_read_a_derived_view(tmp_path: Path) -> None:
     text += "feature_services: []\n"
     with pytest.raises(fsql.DefinitionError, match=r"names no feature view \(a derived view reads no derived view\)"):
         project_with(tmp_path, text).validate()
+
+
+@pytest.mark.parametrize(
+    ("expression", "words"),
+    [
+        ("last_amount * now()", "is not deterministic"),
+        ("current_timestamp", "current_timestamp() is not deterministic"),
+        ("seconds_between(last_amount, last_amount)", "seconds_between() takes date or timestamp or timestamptz"),
+        ("seconds_between(last_amount)", "takes exactly two arguments"),
+        ("CAST(last_amount AS bigint)", "CAST is outside the expression language"),
+        ("(SELECT 1)", "write one expression, not a query"),
+        ("is_big + 1", "'+' takes numbers, but 'is_big' is boolean"),
+        ("CASE WHEN last_amount THEN 1 END", "a WHEN condition takes boolean"),
+        ("coalesce(last_amount, 'x')", "coalesce() mixes types"),
+        ("NULL", "always NULL, so its type is unknown"),
+        ("last_amount +", "cannot parse the expression"),
+    ],
+)
+def test_expressions_outside_the_checked_subset_are_refused(tmp_path: Path, expression: str, words: str) -> None:
+    text = f"""
+derived_views:
+  - name: bad
+    inputs: [customer_orders]
+    features:
+      - {{name: x, expr: {expression!r}}}
+"""
+    with pytest.raises(fsql.DefinitionError) as raised:
+        project_with(tmp_path, text).validate()
+    assert words in str(raised.value)
+    assert str(raised.value).startswith("definitions/derived.yml:6:")
