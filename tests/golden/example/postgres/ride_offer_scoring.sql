@@ -38,50 +38,6 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
   FROM "driver_stats"
   WHERE
     NOT "driver_id" IS NULL AND NOT "event_ts" IS NULL
-), "rider_trip_windows__ends" /* rider_trip_windows: the spine's distinct keys and ts, each window's ends */ AS (
-  SELECT
-    "rider_id",
-    "_fsql_ts",
-    "_fsql_end",
-    "_fsql_end" - INTERVAL '30 DAY' AS "_fsql_from_2592000s"
-  FROM (
-    SELECT DISTINCT
-      "spine"."rider_id",
-      CAST("spine"."event_timestamp" AS TIMESTAMPTZ) AS "_fsql_ts",
-      CAST("spine"."event_timestamp" AS TIMESTAMPTZ) - (
-        INTERVAL '1 MICROSECOND' * (
-          (
-            CAST(EXTRACT(EPOCH FROM CAST("spine"."event_timestamp" AS TIMESTAMPTZ)) * 1000000 AS BIGINT) % 3600000000 + 3600000000
-          ) % 3600000000
-        )
-      ) AS "_fsql_end"
-    FROM "spine"
-    WHERE
-      NOT "spine"."rider_id" IS NULL AND NOT "spine"."event_timestamp" IS NULL
-  ) AS "spine_times"
-), "rider_trip_windows__windows" /* rider_trip_windows: per spine keys and ts: every window of every aggregation, one range scan each */ AS (
-  SELECT
-    "ends"."rider_id",
-    "ends"."_fsql_ts",
-    "aggregates"."trips_30d",
-    "aggregates"."spend_30d"
-  FROM "rider_trip_windows__ends" AS "ends"
-  LEFT JOIN LATERAL (
-    SELECT
-      CAST(COUNT(CASE WHEN "rows"."_fsql_event_ts" >= "ends"."_fsql_from_2592000s" THEN 1 END) AS BIGINT) AS "trips_30d",
-      CAST(SUM(
-        CASE
-          WHEN "rows"."_fsql_event_ts" >= "ends"."_fsql_from_2592000s"
-          THEN "rows"."_fsql_value_1"
-        END
-      ) AS DOUBLE PRECISION) AS "spend_30d"
-    FROM "rider_trip_windows__rows" AS "rows"
-    WHERE
-      "rows"."rider_id" = "ends"."rider_id"
-      AND "rows"."_fsql_event_ts" >= "ends"."_fsql_from_2592000s"
-      AND "rows"."_fsql_event_ts" < "ends"."_fsql_end"
-  ) AS "aggregates"
-    ON TRUE
 )
 SELECT
   "spine".*,
@@ -137,10 +93,47 @@ SELECT
     ELSE FALSE
   END AS BOOLEAN) AS "is_big_fare"
 FROM "spine"
-/* rider_trip_windows: aggregates for the spine row's keys and ts */
-LEFT JOIN "rider_trip_windows__windows" AS "rider_trip_windows"
-  ON "rider_trip_windows"."rider_id" = "spine"."rider_id"
-  AND "rider_trip_windows"."_fsql_ts" = CAST("spine"."event_timestamp" AS TIMESTAMPTZ)
+LEFT JOIN LATERAL (
+  SELECT
+    "spine"."rider_id" AS "rider_id",
+    CAST("spine"."event_timestamp" AS TIMESTAMPTZ) - (
+      INTERVAL '1 MICROSECOND' * (
+        (
+          CAST(EXTRACT(EPOCH FROM CAST("spine"."event_timestamp" AS TIMESTAMPTZ)) * 1000000 AS BIGINT) % 3600000000 + 3600000000
+        ) % 3600000000
+      )
+    ) AS "_fsql_end",
+    CAST("spine"."event_timestamp" AS TIMESTAMPTZ) - (
+      INTERVAL '1 MICROSECOND' * (
+        (
+          CAST(EXTRACT(EPOCH FROM CAST("spine"."event_timestamp" AS TIMESTAMPTZ)) * 1000000 AS BIGINT) % 3600000000 + 3600000000
+        ) % 3600000000
+      )
+    ) - INTERVAL '30 DAY' AS "_fsql_from_2592000s"
+) AS "rider_trip_windows__ends"
+  ON TRUE
+/* rider_trip_windows: the spine row's windows, one range scan of its widest */
+LEFT JOIN LATERAL (
+  SELECT
+    CAST(COUNT(
+      CASE
+        WHEN "rows"."_fsql_event_ts" >= "rider_trip_windows__ends"."_fsql_from_2592000s"
+        THEN 1
+      END
+    ) AS BIGINT) AS "trips_30d",
+    CAST(SUM(
+      CASE
+        WHEN "rows"."_fsql_event_ts" >= "rider_trip_windows__ends"."_fsql_from_2592000s"
+        THEN "rows"."_fsql_value_1"
+      END
+    ) AS DOUBLE PRECISION) AS "spend_30d"
+  FROM "rider_trip_windows__rows" AS "rows"
+  WHERE
+    "rows"."rider_id" = "rider_trip_windows__ends"."rider_id"
+    AND "rows"."_fsql_event_ts" >= "rider_trip_windows__ends"."_fsql_from_2592000s"
+    AND "rows"."_fsql_event_ts" < "rider_trip_windows__ends"."_fsql_end"
+) AS "rider_trip_windows"
+  ON TRUE
 /* driver_hourly_stats: latest row at or before the spine's timestamp, per key */
 LEFT JOIN LATERAL (
   SELECT

@@ -27,7 +27,20 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
       status = 'completed' AND distance_km >= 0.5
   ) AS `completed_trips`
   WHERE
-    NOT `rider_id` IS NULL AND NOT `completed_at` IS NULL
+    NOT `rider_id` IS NULL
+    AND NOT `completed_at` IS NULL
+    AND CAST(`completed_at` AS TIMESTAMP) <= (
+      SELECT
+        MAX(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    )
+    AND CAST(`completed_at` AS TIMESTAMP) >= (
+      (
+        SELECT
+          MIN(CAST(`event_timestamp` AS TIMESTAMP))
+        FROM `spine`
+      ) - INTERVAL 2595600 SECOND
+    )
 ), `driver_hourly_stats__rows` /* driver_hourly_stats: feature rows from source 'driver_stats' */ AS (
   SELECT
     `driver_id`,
