@@ -32,7 +32,7 @@ def test_derived_features_over_http_equal_the_python_api(online_example: Path) -
         "entities": {
             "rider_id": [1, -1],
             "driver_id": [1001, -1],
-            "offered_fare": [12.5, 0.0],
+            "offered_fare": [12.5, 0],  # JSON's 0 is an int: a double field takes it
             "offered_at": [offered.isoformat(), offered.strftime("%Y-%m-%dT%H:%M:%SZ")],
             "pickup_eta_at": [T.isoformat(), None],
         },
