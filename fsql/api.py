@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from fsql.build import BuildOptions, BuildResult, NodeResult
     from fsql.online.lookup import OnlineStore
     from fsql.online.result import LookupResult
+    from fsql.skew.report import SkewReport
 
 SpineInput: TypeAlias = "str | Path | pa.Table | Any"  # Any: a pandas DataFrame
 _ARROW_SPINE_NAME = "_fsql_spine"
@@ -301,6 +302,13 @@ class Project:
             return store.lookup(
                 entity_rows, service=service, features=features, full_feature_names=full_feature_names, now=now
             )
+
+    def skew(self, *, service: str, sample: int = 100, seed: int = 0, at: datetime | None = None) -> SkewReport:
+        """Compare online lookups of a service with its training values for `sample` entities
+        drawn from the online tables (`fsql skew`; see `fsql.skew.run`); writes run_results.json."""
+        from fsql.skew.run import run_skew
+
+        return run_skew(self, service=service, sample=sample, seed=seed, at=at)
 
     def describe(self) -> dict[str, Any]:
         """Every definition as JSON-ready data (what `fsql ls` shows)."""
