@@ -40,7 +40,7 @@ def read_built_states(cursor: Any, schema: str, views: Sequence[FeatureView]) ->
         .where(
             exp.EQ(
                 this=exp.column("view", quoted=True),
-                expression=exp.Any(this=exp.cast(exp.Placeholder(this="views"), "TEXT[]")),
+                expression=exp.Any(this=exp.paren(exp.cast(exp.Placeholder(this="views"), "TEXT[]"))),
             )
         )
     )
@@ -91,13 +91,13 @@ def sample_keys(cursor: Any, schema: str, view: FeatureView, *, limit: int, seed
 
 
 def entity_rows(samples: Sequence[tuple[FeatureView, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
-    """Entity rows that carry every view's keys, from each view's own sample.
+    """Entity rows that carry every view's keys, in which every view's sampled entities all appear.
 
-    Views with more join keys go first (a pair view's sampled (rider, driver) is a real pair),
-    and row i takes a view's i-th sampled keys when none of them is set yet; a view whose keys
-    an earlier view set reads that entity. A key still unset (that view's sample was shorter)
-    takes the first sample of a view with that key, cycling, and stays None when every
-    such view's online table is empty. There are as many rows as the longest sample.
+    Views with more join keys go first (a pair view's sampled (rider, driver) is a real pair).
+    Each sampled entity not in the rows yet goes into the first row where none of its view's
+    keys is set, or into a new row; a view whose keys an earlier view set reads that entity
+    too. A key left unset takes, cycling, the sampled values of the first view with that key,
+    and stays None when every such view's sample is empty.
 
     Example:
         >>> from fsql.compile import example_definitions
@@ -106,19 +106,22 @@ def entity_rows(samples: Sequence[tuple[FeatureView, list[dict[str, Any]]]]) -> 
         [{'driver_id': 1}, {'driver_id': 2}]
     """
     ordered = sorted(samples, key=lambda pair: -len(pair[0].join_keys))
-    count = max((len(keys) for _, keys in samples), default=0)
-    rows: list[dict[str, Any]] = [{} for _ in range(count)]
+    rows: list[dict[str, Any]] = []
     for view, keys in ordered:
         names = [k.name for k in view.join_keys]
-        for row, sampled in zip(rows, keys, strict=False):
-            if not any(name in row for name in names):
-                row.update(sampled)
+        present = {tuple(row[n] for n in names) for row in rows if all(n in row for n in names)}
+        free = iter([row for row in rows if not any(n in row for n in names)])
+        for sampled in keys:
+            if tuple(sampled[n] for n in names) in present:
+                continue
+            row = next(free, None)
+            if row is None:
+                row = {}
+                rows.append(row)
+            row.update(sampled)
     for index, row in enumerate(rows):
         for view, keys in ordered:
             for name in (k.name for k in view.join_keys):
-                if name not in row and keys:
-                    row[name] = keys[index % len(keys)][name]
-        for view, _ in ordered:
-            for name in (k.name for k in view.join_keys):
-                row.setdefault(name, None)
+                if name not in row:
+                    row[name] = keys[index % len(keys)][name] if keys else None
     return rows

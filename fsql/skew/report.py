@@ -46,7 +46,8 @@ class ViewSkew:
     `kind` is `latest` or `aggregate`. `lookup_at` is the `now` of the online lookup,
     `offline_at` the spine time of the training query: equal for latest-value views (the
     lookup time clamped to the view's last build end), the lookup's as_of for aggregate views.
-    `sampled` counts the entities drawn from this view's own online table.
+    `sampled` counts the entities drawn from this view's own online table; `compared` the
+    distinct entities of the view (its keys) in the entity rows.
     """
 
     view: str

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -77,8 +78,18 @@ def run_skew(
             _refuse_unbuilt(views, states, [v for v in views if not table_exists(cursor, store.schema, v)], service)
             samples = [(v, sample_keys(cursor, store.schema, v, limit=sample, seed=seed)) for v in views]
         at = _lookup_time(views, states, at)
-        rows = entity_rows(samples)
         lookup_at = {v.name: at if v.is_aggregate else min(at, _reached(states[v.name], at)) for v in views}
+        # A latest-value view's rows as training has them at its time: "no row" apart from a row of NULLs.
+        latest = _offline_rows(project, [v for v in views if not v.is_aggregate], lookup_at)
+        drawn = [
+            (
+                v,
+                keys
+                or (_offline_sample(v, latest[v.name], lookup_at[v.name], sample, seed) if v.name in latest else []),
+            )
+            for v, keys in samples
+        ]
+        rows = entity_rows(drawn)
         online: dict[str, _Online] = {}
         for moment, group in _by_time(request, lookup_at).items() if rows else ():
             result = store.lookup(rows, features=_refs(group), full_feature_names=full_names, now=moment)
@@ -92,7 +103,7 @@ def run_skew(
     offline_at = {name: utc(moment) for name, moment in offline_at.items()}
     compared: dict[str, list[Disagreement]] = {v.name: [] for v in views}
     if rows:
-        _compare(project, request, rows, online, offline_at, full_names, compared)
+        _compare(project, request, rows, online, offline_at, latest, full_names, compared)
     report = SkewReport(
         service=service,
         at=at,
@@ -106,15 +117,16 @@ def run_skew(
                 lookup_at=lookup_at[v.name],
                 offline_at=offline_at[v.name],
                 sampled=len(keys),
-                compared=len(rows),
+                compared=len({tuple(row[k.name] for k in v.join_keys) for row in rows}),
                 disagreements=tuple(compared[v.name]),
             )
             for v, keys in samples
         ),
         seconds=time.perf_counter() - started,
         notes=tuple(
-            f"feature view '{v.name}': its online table is empty, so no entity was sampled from it"
-            for v, keys in samples
+            f"feature view '{v.name}': its online table is empty, so "
+            + (f"its {len(drew):,} entities were drawn from the training rows" if drew else "no entity was sampled")
+            for (v, keys), (_, drew) in zip(samples, drawn, strict=True)
             if not keys
         ),
     )
@@ -137,6 +149,7 @@ def _compare(
     rows: list[dict[str, Any]],
     online: Mapping[str, _Online],
     offline_at: Mapping[str, datetime],
+    latest: Mapping[str, dict[tuple[Any, ...], datetime]],
     full_names: bool,
     found: dict[str, list[Disagreement]],
 ) -> None:
@@ -146,7 +159,6 @@ def _compare(
         table = project.training_set(spine=spine, features=_refs(group), full_feature_names=full_names)
         table = table.sort_by(_ROW_ID)
         offline = {name: table.column(name).to_pylist() for name in table.column_names}
-        latest = _offline_rows(project, [v.view for v in group if not v.view.is_aggregate], rows, moment)
         for view in group:
             found[view.view.name] = _view_disagreements(view, rows, online[view.view.name], offline, latest, moment)
 
@@ -162,8 +174,12 @@ def _view_disagreements(
     definition = view.view
     keys = [k.name for k in definition.join_keys]
     found = []
+    seen: set[tuple[Any, ...]] = set()
     for index, row in enumerate(rows):
         entity = {k: row[k] for k in keys}
+        if tuple(entity.values()) in seen:  # rows share a view's entity when another view set its keys
+            continue
+        seen.add(tuple(entity.values()))
         status = online.lookup.statuses[index]
 
         def differ(feature: str, on: Any, off: Any, entity: dict[str, Any] = entity, status: str = status) -> None:
@@ -194,10 +210,10 @@ def _ttl(view: FeatureView) -> timedelta:
 
 
 def _offline_rows(
-    project: Project, views: Sequence[FeatureView], rows: list[dict[str, Any]], moment: datetime
+    project: Project, views: Sequence[FeatureView], times: Mapping[str, datetime]
 ) -> dict[str, dict[tuple[Any, ...], datetime]]:
-    """Per latest-value view, the event time of each sampled entity's latest row at `moment`
-    (the materialization query read up to `moment`): whether training has a row for it."""
+    """Per latest-value view, each entity's latest event time at the view's time (the
+    materialization query, read up to it): the entities training has a row for."""
     found: dict[str, dict[tuple[Any, ...], datetime]] = {}
     if not views:
         return found
@@ -205,19 +221,30 @@ def _offline_rows(
     engine = open_engine(config.target, config.root)
     try:
         for view in views:
-            keys = [k.name for k in view.join_keys]
-            wanted = {tuple(row[k] for k in keys) for row in rows}
             query = compile_latest_rows(project.definitions, view.name, dialect=engine.dialect, file_root=config.root)
-            params = {"start": None, "start_created": None, "end": moment}
+            params = {"start": None, "start_created": None, "end": times[view.name]}
             table = engine.query_arrow(query.sql, params={k: params[k] for k in query.parameters}, node=view.name)
-            times = table.column(FEATURE_TS).to_pylist()
-            key_columns = [table.column(k).to_pylist() for k in keys]
-            found[view.name] = {
-                key: utc(times[i]) for i, key in enumerate(zip(*key_columns, strict=True)) if key in wanted
-            }
+            event_times = table.column(FEATURE_TS).to_pylist()
+            key_columns = [table.column(k.name).to_pylist() for k in view.join_keys]
+            found[view.name] = {key: utc(event_times[i]) for i, key in enumerate(zip(*key_columns, strict=True))}
     finally:
         engine.close()
     return found
+
+
+def _offline_sample(
+    view: FeatureView, rows: Mapping[tuple[Any, ...], datetime], moment: datetime, limit: int, seed: int
+) -> list[dict[str, Any]]:
+    """Up to `limit` of the entities training has a row for within the ttl at `moment`, in an order
+    fixed by `seed` (for a view whose online table is empty: each is a row online lacks)."""
+    names = [k.name for k in view.join_keys]
+    if view.ttl is not None:
+        rows = {key: event for key, event in rows.items() if event >= moment - _ttl(view)}
+
+    def order(key: tuple[Any, ...]) -> str:
+        return hashlib.md5("|".join([str(seed), *map(str, key)]).encode()).hexdigest()
+
+    return [dict(zip(names, key, strict=True)) for key in sorted(rows, key=order)[:limit]]
 
 
 def _spine(request: FeatureRequest, rows: list[dict[str, Any]], moment: datetime) -> pa.Table:
