@@ -40,6 +40,7 @@ from fsql.spec import Column, FeatureView
 
 if TYPE_CHECKING:
     from fsql.api import Project
+    from fsql.online.lookup import OnlineStore
 
 _ROW_ID = "_fsql_skew_row"
 _ARROW_TYPES: dict[exp.DType, pa.DataType] = {
@@ -81,26 +82,15 @@ def run_skew(
         lookup_at = {v.name: at if v.is_aggregate else min(at, _reached(states[v.name], at)) for v in views}
         # A latest-value view's rows as training has them at its time: "no row" apart from a row of NULLs.
         latest = _offline_rows(project, [v for v in views if not v.is_aggregate], lookup_at)
-        drawn = [
-            (
-                v,
-                keys
-                or (_offline_sample(v, latest[v.name], lookup_at[v.name], sample, seed) if v.name in latest else []),
-            )
-            for v, keys in samples
-        ]
+        drawn = [(v, keys or _offline_sample(v, latest.get(v.name, {}), lookup_at[v.name], sample, seed))
+                 for v, keys in samples]  # fmt: skip
         rows = entity_rows(drawn)
-        online: dict[str, _Online] = {}
-        for moment, group in _by_time(request, lookup_at).items() if rows else ():
-            result = store.lookup(rows, features=_refs(group), full_feature_names=full_names, now=moment)
-            columns = {name: [row[i] for row in result.values] for i, name in enumerate(result.feature_names)}
-            online.update({view.name: _Online(view, columns) for view in result.views})
+        online = {} if not rows else _look_up(store, request, rows, lookup_at, full_names)
     # An aggregate view's values hold at its as_of: that is the spine time of its training values.
     offline_at = {
-        v.name: (online[v.name].lookup.as_of or lookup_at[v.name]) if v.name in online else lookup_at[v.name]
-        for v in views
+        name: utc(online[name].lookup.as_of or moment) if name in online else moment
+        for name, moment in lookup_at.items()
     }
-    offline_at = {name: utc(moment) for name, moment in offline_at.items()}
     compared: dict[str, list[Disagreement]] = {v.name: [] for v in views}
     if rows:
         _compare(project, request, rows, online, offline_at, latest, full_names, compared)
@@ -123,16 +113,38 @@ def run_skew(
             for v, keys in samples
         ),
         seconds=time.perf_counter() - started,
-        notes=tuple(
-            f"feature view '{v.name}': its online table is empty, so "
-            + (f"its {len(drew):,} entities were drawn from the training rows" if drew else "no entity was sampled")
-            for (v, keys), (_, drew) in zip(samples, drawn, strict=True)
-            if not keys
-        ),
+        notes=_notes(samples, drawn),
     )
     results = [view.as_json(service, report.seconds) for view in report.views]
     artifacts.write_run_results(project.config.target_dir, results, report.seconds)
     return report
+
+
+def _look_up(
+    store: OnlineStore,
+    request: FeatureRequest,
+    rows: list[dict[str, Any]],
+    lookup_at: Mapping[str, datetime],
+    full_names: bool,
+) -> dict[str, _Online]:
+    """One lookup of the entity rows per lookup time, each for the views looked up at it."""
+    online: dict[str, _Online] = {}
+    for moment, group in _by_time(request, lookup_at).items():
+        result = store.lookup(rows, features=_refs(group), full_feature_names=full_names, now=moment)
+        columns = {name: [row[i] for row in result.values] for i, name in enumerate(result.feature_names)}
+        online.update({view.name: _Online(view, columns) for view in result.views})
+    return online
+
+
+def _notes(
+    samples: Sequence[tuple[FeatureView, list[Any]]], drawn: Sequence[tuple[FeatureView, list[Any]]]
+) -> tuple[str, ...]:
+    return tuple(
+        f"feature view '{v.name}': its online table is empty, so "
+        + (f"its {len(drew):,} entities were drawn from the training rows" if drew else "no entity was sampled")
+        for (v, keys), (_, drew) in zip(samples, drawn, strict=True)
+        if not keys
+    )
 
 
 @dataclass(frozen=True)
