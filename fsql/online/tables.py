@@ -29,7 +29,7 @@ RESERVED_TABLE_PREFIX = "_fsql"
 MAX_IDENTIFIER_BYTES = 63  # Postgres's NAMEDATALEN - 1: longer names are silently truncated
 
 # What Postgres's format_type() says for each canonical type, to compare with what exists.
-_FORMAT_TYPE = {
+FORMAT_TYPE = {
     exp.DType.BIGINT: "bigint",
     exp.DType.INT: "integer",
     exp.DType.DOUBLE: "double precision",
@@ -91,9 +91,9 @@ class OnlineTable:
         return (*self.keys, *(f.name for f in self.view.features), FEATURE_TS, CREATED_TS_COLUMN)
 
     def expected_types(self) -> dict[str, str]:
-        types = {k.name: _FORMAT_TYPE[k.type] for k in self.view.join_keys if k.type is not None}
-        types.update({f.name: _FORMAT_TYPE[f.type] for f in self.view.features})
-        ts = _FORMAT_TYPE[exp.DType.TIMESTAMPTZ]
+        types = {k.name: FORMAT_TYPE[k.type] for k in self.view.join_keys if k.type is not None}
+        types.update({f.name: FORMAT_TYPE[f.type] for f in self.view.features})
+        ts = FORMAT_TYPE[exp.DType.TIMESTAMPTZ]
         types.update({FEATURE_TS: ts, CREATED_TS_COLUMN: ts, MATERIALIZED_AT: ts})
         return types
 
