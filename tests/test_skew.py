@@ -290,6 +290,12 @@ def test_cli_exit_codes_json_and_run_results(built_example: Path, postgres_dsn: 
     assert "Did you mean" in unknown.stderr or "ride_acceptance" in unknown.stderr
     no_store = runner.invoke(app, [*base, "--service", "driver_quality", "-t", "file"])
     assert no_store.exit_code == 2 and "has no online store" in no_store.stderr
+    for wrong, said_so in (
+        (["--output", "yaml"], "--output must be 'table' or 'json', not 'yaml'"),
+        (["--at", "yesterday"], "--at 'yesterday' is not an ISO 8601 time"),
+    ):
+        refused = runner.invoke(app, [*base, "--service", "driver_quality", *wrong])
+        assert refused.exit_code == 2 and said_so in refused.stderr, refused.stderr
     zero = runner.invoke(app, [*base, "--service", "driver_quality", "--sample", "0"])
     assert zero.exit_code == 2 and "--sample must be at least 1" in zero.stderr
     early = runner.invoke(app, [*base, "--service", "driver_quality", "--at", "2024-03-01T00:00:00Z"])
