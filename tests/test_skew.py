@@ -225,6 +225,13 @@ def test_an_emptied_online_table_is_skew_and_an_empty_source_is_not(
     end = datetime(2024, 3, 20, 12)
     assert {n.status for n in build(root, end).nodes} == {"success"}
     assert fsql.load_project(root).skew(service="s").ok
+    # One row gone: no other view has driver keys, so it is met through training's entities.
+    _sql(postgres_dsn, f'DELETE FROM "{postgres_schema}".driver_stats WHERE driver_id = 2')
+    report = fsql.load_project(root).skew(service="s")
+    assert (report.views[0].sampled, report.views[0].from_training) == (1, 1)
+    assert [(d.feature, d.entity, d.online_status) for d in report.disagreements] == [
+        (ROW, {"driver_id": 2}, "NOT_FOUND")
+    ]
     _sql(postgres_dsn, f'DELETE FROM "{postgres_schema}".driver_stats')
     report = fsql.load_project(root).skew(service="s")
     assert {(d.feature, d.entity["driver_id"], d.online_status) for d in report.disagreements} == {

@@ -36,7 +36,8 @@ def _tables(report: SkewReport) -> None:
     from rich.table import Table
 
     summary = Table(
-        "feature view", "kind", "lookup at", "offline at", "sampled", "compared", "disagreements", "status",
+        "feature view", "kind", "lookup at", "offline at", "sampled", "from training", "compared", "disagreements",
+        "status",
         title=f"fsql skew {report.service}", title_justify="left",
     )  # fmt: skip
     for view in report.views:
@@ -46,6 +47,7 @@ def _tables(report: SkewReport) -> None:
             _time(view.lookup_at),
             _time(view.offline_at),
             f"{view.sampled:,}",
+            f"{view.from_training:,}",
             f"{view.compared:,}",
             f"{len(view.disagreements):,}",
             view.status,

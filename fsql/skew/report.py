@@ -46,8 +46,10 @@ class ViewSkew:
     `kind` is `latest` or `aggregate`. `lookup_at` is the `now` of the online lookup,
     `offline_at` the spine time of the training query: equal for latest-value views (the
     lookup time clamped to the view's last build end), the lookup's as_of for aggregate views.
-    `sampled` counts the entities drawn from this view's own online table; `compared` the
-    distinct entities of the view (its keys) in the entity rows.
+    `sampled` counts the entities drawn from this view's own online table, `from_training`
+    those added from the rows training has (latest-value views: up to the sample size, the
+    ones the online sample lacks); `compared` the distinct entities of the view (its keys)
+    in the entity rows.
     """
 
     view: str
@@ -57,6 +59,7 @@ class ViewSkew:
     sampled: int
     compared: int
     disagreements: tuple[Disagreement, ...]
+    from_training: int = 0
 
     @property
     def status(self) -> str:
@@ -76,6 +79,7 @@ class ViewSkew:
                 "lookup_at": self.lookup_at.isoformat(),
                 "offline_at": self.offline_at.isoformat(),
                 "sampled": self.sampled,
+                "from_training": self.from_training,
                 "compared": self.compared,
                 "disagreements": [d.as_json() for d in self.disagreements],
             },
@@ -117,6 +121,7 @@ class SkewReport:
                     "lookup_at": v.lookup_at.isoformat(),
                     "offline_at": v.offline_at.isoformat(),
                     "sampled": v.sampled,
+                    "from_training": v.from_training,
                     "compared": v.compared,
                     "disagreements": len(v.disagreements),
                 }

@@ -82,7 +82,8 @@ def run_skew(
         lookup_at = {v.name: at if v.is_aggregate else min(at, _reached(states[v.name], at)) for v in views}
         # A latest-value view's rows as training has them at its time: "no row" apart from a row of NULLs.
         latest = _offline_rows(project, [v for v in views if not v.is_aggregate], lookup_at)
-        drawn = [(v, keys or _offline_sample(v, latest.get(v.name, {}), lookup_at[v.name], sample, seed))
+        # Training's own entities too, so a row online lacks is met even where no other view has its keys.
+        drawn = [(v, _with_training(v, keys, latest.get(v.name, {}), lookup_at[v.name], sample, seed))
                  for v, keys in samples]  # fmt: skip
         rows = entity_rows(drawn)
         online = {} if not rows else _look_up(store, request, rows, lookup_at, full_names)
@@ -107,10 +108,11 @@ def run_skew(
                 lookup_at=lookup_at[v.name],
                 offline_at=offline_at[v.name],
                 sampled=len(keys),
+                from_training=len(drew) - len(keys),
                 compared=len({tuple(row[k.name] for k in v.join_keys) for row in rows}),
                 disagreements=tuple(compared[v.name]),
             )
-            for v, keys in samples
+            for (v, keys), (_, drew) in zip(samples, drawn, strict=True)
         ),
         seconds=time.perf_counter() - started,
         notes=_notes(samples, drawn),
@@ -141,7 +143,7 @@ def _notes(
 ) -> tuple[str, ...]:
     return tuple(
         f"feature view '{v.name}': its online table is empty, so "
-        + (f"its {len(drew):,} entities were drawn from the training rows" if drew else "no entity was sampled")
+        + (f"its {len(drew):,} entities were drawn from the training rows" if drew else "no entity was sampled from it")
         for (v, keys), (_, drew) in zip(samples, drawn, strict=True)
         if not keys
     )
@@ -242,6 +244,20 @@ def _offline_rows(
     finally:
         engine.close()
     return found
+
+
+def _with_training(
+    view: FeatureView,
+    keys: list[dict[str, Any]],
+    rows: Mapping[tuple[Any, ...], datetime],
+    moment: datetime,
+    limit: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """The online sample, then up to `limit` of training's entities it does not hold yet."""
+    held = {tuple(key.values()) for key in keys}
+    extra = [key for key in _offline_sample(view, rows, moment, limit, seed) if tuple(key.values()) not in held]
+    return keys + extra
 
 
 def _offline_sample(
