@@ -161,6 +161,26 @@ def test_a_tile_edited_by_hand_is_found(built_example: Path, postgres_dsn: str) 
     assert view.offline_at == T and view.status == "fail"
 
 
+def test_an_entitys_tiles_gone_online_are_found_through_training(built_example: Path, postgres_dsn: str) -> None:
+    """A service of one aggregate view: no other view's keys bring the rider in, training's do."""
+    services = built_example / "definitions" / "services.yml"
+    services.write_text(services.read_text() + "\n  - name: windows\n    features: [rider_trip_windows]\n")
+    schema = fsql.load_project(built_example).config.target.online_schema
+    assert _skew(built_example, "windows", sample=ALL).ok
+    (rider,) = _sql(
+        postgres_dsn,
+        f'SELECT rider_id FROM "{schema}".rider_trip_windows WHERE bucket_start >= %s ORDER BY 1 LIMIT 1',
+        (T - timedelta(days=7),),
+    )[0]
+    _sql(postgres_dsn, f'DELETE FROM "{schema}".rider_trip_windows WHERE rider_id = %s', (rider,))
+    report = _skew(built_example, "windows", sample=ALL)
+    assert report.views[0].from_training == 1
+    found = {d.feature: d for d in report.disagreements}
+    assert {"trips_7d", "trips_30d", "spend_7d", "spend_30d"} <= set(found)
+    assert all(d.entity == {"rider_id": rider} for d in found.values())
+    assert found["trips_7d"].online == 0 and found["trips_7d"].offline > 0
+
+
 def test_rows_online_only_or_offline_only_are_skew(built_example: Path, postgres_dsn: str) -> None:
     schema = fsql.load_project(built_example).config.target.online_schema
     _sql(postgres_dsn, f"INSERT INTO \"{schema}\".driver_profile (driver_id, vehicle_type, feature_ts) "

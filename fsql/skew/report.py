@@ -47,8 +47,8 @@ class ViewSkew:
     `offline_at` the spine time of the training query: equal for latest-value views (the
     lookup time clamped to the view's last build end), the lookup's as_of for aggregate views.
     `sampled` counts the entities drawn from this view's own online table, `from_training`
-    those added from the rows training has (latest-value views: up to the sample size, the
-    ones the online sample lacks); `compared` the distinct entities of the view (its keys)
+    those added from the entities training has (up to the sample size, the ones the online
+    sample lacks); `compared` the distinct entities of the view (its keys)
     in the entity rows.
     """
 

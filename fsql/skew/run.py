@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ import pyarrow as pa
 from sqlglot import exp
 
 from fsql import artifacts
-from fsql.compile.latest import FEATURE_TS, compile_latest_rows
 from fsql.compile.request import FeatureRequest, ViewRequest, resolve_features
 from fsql.compile.spine import DEFAULT_SPINE_TIMESTAMP
 from fsql.engines import open_engine
@@ -34,6 +32,7 @@ from fsql.errors import ProjectError
 from fsql.online.lookup import refuse_offline_views
 from fsql.online.result import FeatureStatus, ViewLookup
 from fsql.skew.compare import same, utc
+from fsql.skew.offline_side import TrainingEntities, training_entities, with_training
 from fsql.skew.online_side import BuiltState, entity_rows, read_built_states, sample_keys, table_exists
 from fsql.skew.report import EVENT_TIME, ROW, Disagreement, SkewReport, ViewSkew
 from fsql.spec import Column, FeatureView
@@ -80,10 +79,10 @@ def run_skew(
             samples = [(v, sample_keys(cursor, store.schema, v, limit=sample, seed=seed)) for v in views]
         at = _lookup_time(views, states, at)
         lookup_at = {v.name: at if v.is_aggregate else min(at, _reached(states[v.name], at)) for v in views}
-        # A latest-value view's rows as training has them at its time: "no row" apart from a row of NULLs.
-        latest = _offline_rows(project, [v for v in views if not v.is_aggregate], lookup_at)
-        # Training's own entities too, so a row online lacks is met even where no other view has its keys.
-        drawn = [(v, _with_training(v, keys, latest.get(v.name, {}), lookup_at[v.name], sample, seed))
+        # What training has: "no row" apart from a row of NULLs, and entities to sample beside the online ones,
+        # so a row online lacks is met even where no other view has its keys.
+        training = _training(project, views, lookup_at, states, at)
+        drawn = [(v, with_training(v, keys, training.candidates.get(v.name, []), limit=sample, seed=seed))
                  for v, keys in samples]  # fmt: skip
         rows = entity_rows(drawn)
         online = {} if not rows else _look_up(store, request, rows, lookup_at, full_names)
@@ -94,7 +93,7 @@ def run_skew(
     }
     compared: dict[str, list[Disagreement]] = {v.name: [] for v in views}
     if rows:
-        _compare(project, request, rows, online, offline_at, latest, full_names, compared)
+        _compare(project, request, rows, online, offline_at, training.latest, full_names, compared)
     report = SkewReport(
         service=service,
         at=at,
@@ -223,56 +222,25 @@ def _ttl(view: FeatureView) -> timedelta:
     return timedelta(seconds=view.ttl.seconds)
 
 
-def _offline_rows(
-    project: Project, views: Sequence[FeatureView], times: Mapping[str, datetime]
-) -> dict[str, dict[tuple[Any, ...], datetime]]:
-    """Per latest-value view, each entity's latest event time at the view's time (the
-    materialization query, read up to it): the entities training has a row for."""
-    found: dict[str, dict[tuple[Any, ...], datetime]] = {}
-    if not views:
-        return found
-    config = project.config
-    engine = open_engine(config.target, config.root)
+def _training(
+    project: Project,
+    views: Sequence[FeatureView],
+    lookup_at: Mapping[str, datetime],
+    states: Mapping[str, BuiltState],
+    at: datetime,
+) -> TrainingEntities:
+    """Training's entities at each view's time: a latest-value view's lookup time, an aggregate
+    view's as_of as the lookup will say it (`floor(min(at, T), g)`)."""
+    times = {v.name: lookup_at[v.name] for v in views if not v.is_aggregate}
+    for view in views:
+        watermark = states[view.name].watermark
+        if view.is_aggregate and view.granularity is not None and watermark is not None:
+            times[view.name] = _floor(min(at, utc(watermark)), view.granularity.seconds)
+    engine = open_engine(project.config.target, project.config.root)
     try:
-        for view in views:
-            query = compile_latest_rows(project.definitions, view.name, dialect=engine.dialect, file_root=config.root)
-            params = {"start": None, "start_created": None, "end": times[view.name]}
-            table = engine.query_arrow(query.sql, params={k: params[k] for k in query.parameters}, node=view.name)
-            event_times = table.column(FEATURE_TS).to_pylist()
-            key_columns = [table.column(k.name).to_pylist() for k in view.join_keys]
-            found[view.name] = {key: utc(event_times[i]) for i, key in enumerate(zip(*key_columns, strict=True))}
+        return training_entities(engine, project.definitions, views, times, root=project.config.root)
     finally:
         engine.close()
-    return found
-
-
-def _with_training(
-    view: FeatureView,
-    keys: list[dict[str, Any]],
-    rows: Mapping[tuple[Any, ...], datetime],
-    moment: datetime,
-    limit: int,
-    seed: int,
-) -> list[dict[str, Any]]:
-    """The online sample, then up to `limit` of training's entities it does not hold yet."""
-    held = {tuple(key.values()) for key in keys}
-    extra = [key for key in _offline_sample(view, rows, moment, limit, seed) if tuple(key.values()) not in held]
-    return keys + extra
-
-
-def _offline_sample(
-    view: FeatureView, rows: Mapping[tuple[Any, ...], datetime], moment: datetime, limit: int, seed: int
-) -> list[dict[str, Any]]:
-    """Up to `limit` of the entities training has a row for within the ttl at `moment`, in an order
-    fixed by `seed` (for a view whose online table is empty: each is a row online lacks)."""
-    names = [k.name for k in view.join_keys]
-    if view.ttl is not None:
-        rows = {key: event for key, event in rows.items() if event >= moment - _ttl(view)}
-
-    def order(key: tuple[Any, ...]) -> str:
-        return hashlib.md5("|".join([str(seed), *map(str, key)]).encode()).hexdigest()
-
-    return [dict(zip(names, key, strict=True)) for key in sorted(rows, key=order)[:limit]]
 
 
 def _spine(request: FeatureRequest, rows: list[dict[str, Any]], moment: datetime) -> pa.Table:
