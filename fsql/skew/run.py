@@ -7,6 +7,9 @@
 3. Look the entity rows up online, per lookup time: `at` for aggregate views; for a latest-value
    view `min(at, its build end)`, the time its rows answer for, so the ttl is read at the same
    instant on both sides.
+   Beside each view's online sample come up to N entities training has that the sample lacks
+   (`offline_side`), so rows missing online are met too; `online_side.entity_rows` composes
+   every view's entities into rows carrying all of the service's keys.
 4. Build the training set of the same features on a spine at each view's time: a latest-value
    view's lookup time, an aggregate view's as_of. A latest-value view's row is also read with
    the materialization query at that time, to tell "no row" from a row of NULLs.
