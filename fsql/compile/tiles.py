@@ -132,7 +132,7 @@ def compile_tiles(
     ranked = exp.select(exp.Star(), *_last_ranks(view, source)).from_(exp.Table(this=ident(_TILED)))
     projections: list[exp.Expr] = [*keys, column(BUCKET)]
     projections += [
-        exp.alias_(_compute(aggregation, state, source), state_column(aggregation, state), quoted=True)
+        exp.alias_(_compute(aggregation, state, source, dialect), state_column(aggregation, state), quoted=True)
         for aggregation, state in states
     ]
     query = (
@@ -261,7 +261,7 @@ def _last_ranks(view: FeatureView, source: Source) -> list[exp.Expr]:
     return ranks
 
 
-def _compute(aggregation: Aggregation, state: TileState, source: Source) -> exp.Expr:
+def _compute(aggregation: Aggregation, state: TileState, source: Source, dialect: str) -> exp.Expr:
     """A tile's state from its rows."""
     passes = _passes(aggregation)
     has_input = aggregation.expression is not None or aggregation.is_column
@@ -276,9 +276,14 @@ def _compute(aggregation: Aggregation, state: TileState, source: Source) -> exp.
         return exp.func("SUM", exp.Mul(this=as_double, expression=as_double.copy()))
     if state.compute in ("min", "max"):
         return exp.func(state.compute.upper(), kept)
-    if state.compute == "distinct":
+    if state.compute == "distinct":  # sorted, so that recomputing a bucket gives the same tile
         present = exp.Not(this=exp.Is(this=kept.copy(), expression=exp.Null()))
-        return exp.Filter(this=exp.ArrayAgg(this=exp.Distinct(expressions=[kept])), expression=exp.Where(this=present))
+        distinct: exp.Expr = exp.Distinct(expressions=[kept])
+        if dialect == "spark":  # Spark's collect_list takes no ORDER BY
+            collected = exp.Filter(this=exp.ArrayAgg(this=distinct), expression=exp.Where(this=present))
+            return exp.ArraySort(this=collected)
+        ordered = exp.Order(this=distinct, expressions=[exp.Ordered(this=kept.copy())])
+        return exp.Filter(this=exp.ArrayAgg(this=ordered), expression=exp.Where(this=present))
     first: exp.Expr = exp.EQ(this=column(_rank_name(aggregation)), expression=exp.Literal.number(1))
     if passes is not None:
         first = exp.and_(first, passes.copy())

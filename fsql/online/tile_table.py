@@ -41,6 +41,16 @@ class TileTable(OnlineTable):
         """Every column but materialized_at: what materialization writes."""
         return (*self.keys, BUCKET, *self.state_columns)
 
+    def column_comments(self) -> dict[str, str]:
+        comments = {BUCKET: f"the start of the tile's bucket [bucket_start, bucket_start + {self.view.granularity})"}
+        for aggregation, state in tile_states(self.view):
+            windows = ", ".join(str(w) for w in aggregation.windows)
+            comments[state_column(aggregation, state)] = (
+                f"tile state '{state.suffix}' of aggregation '{aggregation.name}' ({aggregation.function.value} over "
+                f"{windows}); a lookup merges a window's tiles. {aggregation.description}"
+            ).strip()
+        return comments
+
     def expected_types(self) -> dict[str, str]:
         types = {k.name: FORMAT_TYPE[k.type] for k in self.view.join_keys if k.type is not None}
         ts = FORMAT_TYPE[exp.DType.TIMESTAMPTZ]
