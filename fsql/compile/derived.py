@@ -13,7 +13,8 @@ from sqlglot import exp
 
 from fsql.compile.context import SPINE_ALIAS, CompileContext, column
 from fsql.compile.request import DerivedRequest, FeatureRequest
-from fsql.derived import INPUT_TABLE, REQUEST_TABLE, SECONDS_BETWEEN, DerivedFeature, RequestField
+from fsql.derived import DerivedFeature, RequestField
+from fsql.derived_language import INPUT_TABLE, REQUEST_TABLE, SECONDS_BETWEEN
 
 
 def _epoch_micros_postgres(instant: exp.Expr) -> exp.Expr:
