@@ -78,8 +78,10 @@ def validate(ctx: typer.Context, no_data_checks: opt.NoDataChecks = False) -> No
                 (len(definitions.entities), "entity/entities"),
                 (len(definitions.sources), "source/sources"),
                 (len(definitions.feature_views), "feature view/feature views"),
+                (len(definitions.derived_views), "derived view/derived views"),
                 (len(definitions.feature_services), "feature service/feature services"),
             )
+            if n or noun.startswith(("entity", "source", "feature"))
         )
         console.info(f"OK: {counts} in {project.config.root}")
         _said_data_checks(project)
@@ -370,6 +372,27 @@ def test_(
     with handled(ctx):
         project = ctx.obj.project(no_data_checks=no_data_checks)
         run_data_tests(project, select=select, exclude=exclude, at=_parse_time(at, "--at"))
+
+
+@app.command()
+@project_options
+def skew(
+    ctx: typer.Context,
+    service: opt.SkewService,
+    sample: opt.SkewSample = 100,
+    seed: opt.SkewSeed = 0,
+    at: opt.SkewAt = None,
+    output: opt.Output = "table",
+) -> None:
+    """Compare online lookups with training values for sampled entities; exit 1 on any disagreement."""
+    from fsql.cli.skew import show_skew
+
+    with handled(ctx):
+        if output not in ("table", "json"):
+            raise ProjectError(f"--output must be 'table' or 'json', not '{output}'")
+        project = ctx.obj.project()
+        report = project.skew(service=service, sample=sample, seed=seed, at=_parse_time(at, "--at") if at else None)
+        show_skew(project, report, output=output)
 
 
 @app.command()
