@@ -9,18 +9,20 @@ so the statuses (`fsql.online.result`) describe exactly the values read.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+from psycopg import OperationalError
 from psycopg.errors import UndefinedTable
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
 from fsql.compile.latest import FEATURE_TS
 from fsql.compile.request import FeatureRequest, resolve_features
-from fsql.datatypes import out_of_range, type_label
+from fsql.datatypes import INTEGER_RANGES, out_of_range, type_label
 from fsql.engines.postgres import conninfo
 from fsql.errors import CompileError, ProjectError
 from fsql.online.result import FeatureStatus, LookupResult, ViewLookup
@@ -61,6 +63,8 @@ class OnlineStore:
             configure=_configure,
             open=False,
         )
+        self._lock = threading.Lock()
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
         try:
             self.pool.open(wait=True, timeout=5)
         except Exception as exc:
@@ -76,6 +80,12 @@ class OnlineStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def use_definitions(self, definitions: Definitions) -> None:
+        """Serve lookups from these definitions from now on (a warm `Project` whose files changed)."""
+        with self._lock:
+            self.definitions = definitions
+            self._plans = {}
+
     def get_online_features(
         self,
         entity_rows: Sequence[Mapping[str, Any]],
@@ -85,10 +95,19 @@ class OnlineStore:
         full_feature_names: bool | None = None,
         now: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Keys and feature values for each entity row, in the order given (see `lookup`)."""
-        return self.lookup(
-            entity_rows, service=service, features=features, full_feature_names=full_feature_names, now=now
-        ).rows()
+        """Keys and feature values for each entity row, in the order given (see `lookup`).
+
+        The values alone: no statuses or event times are built (the same query runs).
+        """
+        plan = self._plan(service, features, full_feature_names)
+        rows = self._fetch(plan, entity_rows, now)
+        names, key_names = plan.request.output_names, plan.key_names
+        out = []
+        for entity, row in zip(entity_rows, rows, strict=True):
+            values = {name: entity[name] for name in key_names}
+            values.update(zip(names, row, strict=False))  # values first in the row, the views' metadata after
+            out.append(values)
+        return out
 
     def lookup(
         self,
@@ -105,24 +124,83 @@ class OnlineStore:
             CompileError: an unknown service or feature, or a row missing a key or with a
                 value of the wrong type; raised before any query runs.
         """
-        request = resolve_features(
-            self.definitions,
-            service=service,
-            features=tuple(features) if features else None,
-            full_feature_names=full_feature_names,
-        )
-        refuse_offline_views(request, service)
-        keys = request_keys(request)
-        params = bind_keys(keys, entity_rows)
+        plan = self._plan(service, features, full_feature_names)
+        rows = self._fetch(plan, entity_rows, now)
+        return _result(plan.request, plan.keys, entity_rows, rows)
+
+    def _plan(self, service: str | None, features: Sequence[str] | None, full_feature_names: bool | None) -> _Plan:
+        """The resolved request, its keys and its SQL, made once per (service or features, naming)."""
+        wanted = tuple(features) if features else None
+        key = (service, wanted, full_feature_names)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        with self._lock:
+            definitions = self.definitions
+            request = resolve_features(
+                definitions, service=service, features=wanted, full_feature_names=full_feature_names
+            )
+            refuse_offline_views(request, service)
+            keys = request_keys(request)
+            plan = _Plan(request, keys, lookup_sql(request, self.schema, keys))
+            if self.definitions is definitions:
+                self._plans[key] = plan
+        return plan
+
+    def _fetch(self, plan: _Plan, entity_rows: Sequence[Mapping[str, Any]], now: datetime | None) -> list[Any]:
+        params = plan.bind(entity_rows)
         params["now"] = now or datetime.now(UTC)
-        sql = lookup_sql(request, self.schema, keys)
-        with self.pool.connection() as connection, connection.cursor() as cursor:
-            try:
-                cursor.execute(sql, params, prepare=True)
-            except UndefinedTable:
-                raise not_built_error(cursor, request, self.schema) from None
-            rows = cursor.fetchall()
-        return _result(request, keys, entity_rows, rows)
+        for attempt in (1, 2):
+            with self.pool.connection() as connection:
+                try:
+                    cursor = connection.execute(plan.sql, params, prepare=True)
+                except UndefinedTable:
+                    raise not_built_error(connection.cursor(), plan.request, self.schema) from None
+                except OperationalError:
+                    # The server dropped this connection (restart, idle timeout, terminated backend):
+                    # the pool discards it on return; try once more on another one.
+                    if attempt == 2 or not connection.broken:
+                        raise
+                    continue
+                return cursor.fetchall()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Plan:
+    """What a lookup of one request shape needs per call: the keys to bind and the SQL."""
+
+    __slots__ = ("_checks", "key_names", "keys", "request", "sql")
+
+    def __init__(self, request: FeatureRequest, keys: tuple[Column, ...], sql: str) -> None:
+        self.request = request
+        self.keys = keys
+        self.sql = sql
+        self.key_names = tuple(key.name for key in keys)
+        self._checks = tuple(_fast_check(key) for key in keys)
+
+    def bind(self, entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """`bind_keys`, with a quick path for rows whose keys are all of their exact type and in range;
+        anything else (a missing key, None, a subclass, a value out of range) takes the full check."""
+        params: dict[str, Any] = {}
+        try:
+            for index, (name, (exact, bounds)) in enumerate(zip(self.key_names, self._checks, strict=True)):
+                values = [row[name] for row in entity_rows]
+                if not values or not all(type(value) in exact for value in values):
+                    return bind_keys(self.keys, entity_rows)
+                if bounds is not None and (min(values) < bounds[0] or max(values) > bounds[1]):
+                    return bind_keys(self.keys, entity_rows)
+                params[f"key_{index}"] = values
+        except (KeyError, TypeError):
+            return bind_keys(self.keys, entity_rows)
+        return params
+
+
+def _fast_check(key: Column) -> tuple[frozenset[type], tuple[int, int] | None]:
+    """The exact Python types a key's quick path accepts, and an integer key's range."""
+    accepts = _ACCEPTS.get(key.type) if key.type else None
+    if accepts is None:
+        return frozenset(), None  # untyped or unusual: always the full check
+    return frozenset(accepts), INTEGER_RANGES.get(key.type) if key.type else None
 
 
 def _result(
