@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -95,8 +96,9 @@ class Project:
         self._lock = threading.RLock()
         self._config_stamp = self._config_files_stamp()
         self.warm = WarmCache(self._stamp)
-        self._engine = KeptEngine(config.target, config.root)
-        self._store: OnlineStore | None = None
+        self._kept = _Kept(KeptEngine(config.target, config.root))
+        # A Project dropped without close() still releases its connections.
+        weakref.finalize(self, self._kept.close)
         self._written: dict[Path, tuple[str, Any]] = {}  # what _write_sql last wrote where
 
     def _config_files_stamp(self) -> tuple[Any, ...]:
@@ -116,9 +118,8 @@ class Project:
             if stamp != self._config_stamp and self._reload is not None:
                 self._config_stamp = stamp
                 self.config = self._reload()
-                self._engine.close()
-                self._engine = KeptEngine(self.config.target, self.config.root)
-                self._close_store()
+                self._kept.close()
+                self._kept.engine = KeptEngine(self.config.target, self.config.root)
         return True
 
     def forget(self) -> None:
@@ -129,13 +130,7 @@ class Project:
     def close(self) -> None:
         """Close the kept offline engine and online store (the project can still be used: they reopen)."""
         with self._lock:
-            self._engine.close()
-            self._close_store()
-
-    def _close_store(self) -> None:
-        store, self._store = self._store, None
-        if store is not None:
-            store.close()
+            self._kept.close()
 
     def __enter__(self) -> Project:
         return self
@@ -224,7 +219,7 @@ class Project:
                 pandas DataFrame, holding the join keys, `spine_timestamp` and any labels.
         """
         definitions = self.definitions
-        return self._engine.run(
+        return self._kept.engine.run(
             lambda engine: self._training_set(
                 engine, definitions, spine, service, features, spine_timestamp, full_feature_names
             )
@@ -435,15 +430,30 @@ class Project:
         definitions as they change (what `lookup` and `get_online_features` use)."""
         definitions = self.definitions
         with self._lock:
-            if self._store is None:
-                self._store = self.online_store()
-            if self._store.definitions is not definitions:
-                self._store.use_definitions(definitions)
-            return self._store
+            store = self._kept.store
+            if store is None:
+                store = self._kept.store = self.online_store()
+            if store.definitions is not definitions:
+                store.use_definitions(definitions)
+            return store
 
     def describe(self) -> dict[str, Any]:
         """Every definition as JSON-ready data (what `fsql ls` shows)."""
         return artifacts.describe(self.definitions)
+
+
+class _Kept:
+    """A Project's open connections, apart from it so that a finalizer can close them."""
+
+    def __init__(self, engine: KeptEngine) -> None:
+        self.engine = engine
+        self.store: OnlineStore | None = None
+
+    def close(self) -> None:
+        self.engine.close()
+        store, self.store = self.store, None
+        if store is not None:
+            store.close()
 
 
 def _as_arrow(spine: Any) -> pa.Table:
