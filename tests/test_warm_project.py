@@ -95,16 +95,6 @@ def test_a_rewritten_spine_file_is_probed_again(project_dir: Path) -> None:
     assert sorted(again.column("target").to_pylist()) == ["p", "q", "r", "s"]
 
 
-def backends(pool: Any) -> list[int]:
-    """The backend pid of every connection the pool holds now."""
-    held = [pool.getconn() for _ in range(pool.get_stats()["pool_size"])]
-    try:
-        return [connection.info.backend_pid for connection in held]
-    finally:
-        for connection in held:
-            pool.putconn(connection)
-
-
 def terminate(dsn: str, pids: list[int]) -> None:
     with psycopg.connect(dsn, autocommit=True) as connection:
         for pid in pids:
@@ -114,11 +104,11 @@ def terminate(dsn: str, pids: list[int]) -> None:
 def test_a_lookup_after_the_server_dropped_the_connection_succeeds(project_dir: Path, postgres_dsn: str) -> None:
     with fsql.load_project(project_dir) as project:
         before = project.get_online_features(ENTITIES, features=["driver_stats"], now=NOW)
-        killed = backends(project.kept_store().pool)
+        killed = project.kept_store().backend_pids()
         assert killed
         terminate(postgres_dsn, killed)
         assert project.get_online_features(ENTITIES, features=["driver_stats"], now=NOW) == before
-        assert not set(backends(project.kept_store().pool)) & set(killed)
+        assert not set(project.kept_store().backend_pids()) & set(killed)
 
 
 def test_a_training_set_after_the_offline_server_dropped_the_connection_succeeds(

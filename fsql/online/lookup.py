@@ -48,15 +48,17 @@ _ACCEPTS: dict[exp.DType, tuple[type, ...]] = {
 
 
 class OnlineStore:
-    """Reads online tables with a connection pool; safe to share across threads."""
+    """Reads online tables with a connection pool, plus one connection of its own that lookups use
+    when it is free (so a store holds up to max_connections + 1); safe to share across threads."""
 
     def __init__(self, url: str, *, schema: str, definitions: Definitions, max_connections: int = 4) -> None:
         from psycopg_pool import ConnectionPool
 
         self.schema = schema
         self.definitions = definitions
+        self._conninfo = conninfo(url)
         self.pool = ConnectionPool(
-            conninfo(url),
+            self._conninfo,
             min_size=1,
             max_size=max_connections,
             kwargs={"autocommit": True},
@@ -65,6 +67,8 @@ class OnlineStore:
         )
         self._lock = threading.Lock()
         self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._leased = threading.Lock()  # held while a lookup uses `_lease`
+        self._lease: Any = None  # the store's own connection (see `_fetch_leased`)
         try:
             self.pool.open(wait=True, timeout=5)
         except Exception as exc:
@@ -72,7 +76,24 @@ class OnlineStore:
             raise ProjectError(f"cannot connect to the online store at {safe_url(url)}: {exc}") from None
 
     def close(self) -> None:
+        with self._leased:
+            lease, self._lease = self._lease, None
+            if lease is not None:
+                lease.close()
         self.pool.close()
+
+    def backend_pids(self) -> list[int]:
+        """The server process of every connection the store holds now (its own and the pool's)."""
+        held = [self.pool.getconn() for _ in range(self.pool.get_stats()["pool_size"])]
+        try:
+            pids = [connection.info.backend_pid for connection in held]
+        finally:
+            for connection in held:
+                self.pool.putconn(connection)
+        with self._leased:
+            if self._lease is not None and not self._lease.closed:
+                pids.append(self._lease.info.backend_pid)
+        return pids
 
     def __enter__(self) -> OnlineStore:
         return self
@@ -101,7 +122,7 @@ class OnlineStore:
         """
         plan = self._plan(service, features, full_feature_names)
         rows = self._fetch(plan, entity_rows, now)
-        names, key_names = plan.request.output_names, plan.key_names
+        names, key_names = plan.names, plan.key_names
         out = []
         for entity, row in zip(entity_rows, rows, strict=True):
             values = {name: entity[name] for name in key_names}
@@ -126,7 +147,7 @@ class OnlineStore:
         """
         plan = self._plan(service, features, full_feature_names)
         rows = self._fetch(plan, entity_rows, now)
-        return _result(plan.request, plan.keys, entity_rows, rows)
+        return plan.result(entity_rows, rows)
 
     def _plan(self, service: str | None, features: Sequence[str] | None, full_feature_names: bool | None) -> _Plan:
         """The resolved request, its keys and its SQL, made once per (service or features, naming)."""
@@ -150,33 +171,99 @@ class OnlineStore:
     def _fetch(self, plan: _Plan, entity_rows: Sequence[Mapping[str, Any]], now: datetime | None) -> list[Any]:
         params = plan.bind(entity_rows)
         params["now"] = now or datetime.now(UTC)
+        if self._leased.acquire(blocking=False):
+            try:
+                return self._fetch_leased(plan, params)
+            finally:
+                self._leased.release()
+        return self._fetch_pooled(plan, params)
+
+    def _fetch_leased(self, plan: _Plan, params: dict[str, Any]) -> list[Any]:
+        """On the store's own connection, beside the pool: a pool checkout and return cost about as much
+        Python as the rest of a one-entity lookup. Whichever call finds it free uses it."""
+        connection = self._lease
+        if connection is None or connection.broken or connection.closed:
+            connection = self._lease = self._connect()
+        try:
+            return _execute(connection, plan, params, self.schema)
+        except OperationalError:
+            if not connection.broken:
+                raise
+            # The server dropped it (restart, idle timeout, terminated backend): once more, on the pool.
+            self._lease = None
+            return self._fetch_pooled(plan, params)
+
+    def _fetch_pooled(self, plan: _Plan, params: dict[str, Any]) -> list[Any]:
         for attempt in (1, 2):
             with self.pool.connection() as connection:
                 try:
-                    cursor = connection.execute(plan.sql, params, prepare=True)
-                except UndefinedTable:
-                    raise not_built_error(connection.cursor(), plan.request, self.schema) from None
+                    return _execute(connection, plan, params, self.schema)
                 except OperationalError:
-                    # The server dropped this connection (restart, idle timeout, terminated backend):
-                    # the pool discards it on return; try once more on another one.
+                    # A dropped connection: the pool discards it on return; try once more on another one.
                     if attempt == 2 or not connection.broken:
                         raise
-                    continue
-                return cursor.fetchall()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        connection = psycopg.connect(self._conninfo, autocommit=True)
+        _configure(connection)
+        return connection
+
+
+def _execute(connection: Any, plan: _Plan, params: dict[str, Any], schema: str) -> list[Any]:
+    try:
+        cursor = connection.execute(plan.sql, params, prepare=True)
+    except UndefinedTable:
+        raise not_built_error(connection.cursor(), plan.request, schema) from None
+    rows: list[Any] = cursor.fetchall()
+    return rows
 
 
 class _Plan:
     """What a lookup of one request shape needs per call: the keys to bind and the SQL."""
 
-    __slots__ = ("_checks", "key_names", "keys", "request", "sql")
+    __slots__ = ("_checks", "_views", "key_names", "keys", "names", "request", "sql")
 
     def __init__(self, request: FeatureRequest, keys: tuple[Column, ...], sql: str) -> None:
         self.request = request
         self.keys = keys
         self.sql = sql
+        self.names = request.output_names
         self.key_names = tuple(key.name for key in keys)
         self._checks = tuple(_fast_check(key) for key in keys)
+        # Per view: its name, its features' output names, where its (event time, fresh) pair sits
+        # in a row (after every value, as `lookup_sql` lays them out), and whether it aggregates.
+        width = len(self.names)
+        self._views = tuple(
+            (view.view.name, tuple(f.output_name for f in view.features), width + 2 * index, view.view.is_aggregate)
+            for index, view in enumerate(request.views)
+        )
+
+    def result(self, entity_rows: Sequence[Mapping[str, Any]], rows: list[Any]) -> LookupResult:
+        """Split each row into its values and, per view, its statuses and event times."""
+        columns = tuple(zip(*rows, strict=True)) if rows else ()
+        views = []
+        for name, features, at, is_aggregate in self._views:
+            stamps = columns[at] if columns else ()
+            # An aggregate view's "event time" is its as_of, the same for every row (NULL before any build).
+            views.append(
+                ViewLookup(
+                    name=name,
+                    features=features,
+                    statuses=tuple(map(_status, stamps, columns[at + 1])) if columns else (),
+                    event_timestamps=stamps,
+                    as_of=stamps[0] if is_aggregate and stamps else None,
+                )
+            )
+        width, key_names = len(self.names), self.key_names
+        return LookupResult(
+            entities=tuple({name: entity[name] for name in key_names} for entity in entity_rows),
+            feature_names=self.names,
+            values=tuple(row[:width] for row in rows),
+            views=tuple(views),
+        )
 
     def bind(self, entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """`bind_keys`, with a quick path for rows whose keys are all of their exact type and in range;
@@ -201,33 +288,6 @@ def _fast_check(key: Column) -> tuple[frozenset[type], tuple[int, int] | None]:
     if accepts is None:
         return frozenset(), None  # untyped or unusual: always the full check
     return frozenset(accepts), INTEGER_RANGES.get(key.type) if key.type else None
-
-
-def _result(
-    request: FeatureRequest, keys: Sequence[Column], entity_rows: Sequence[Mapping[str, Any]], rows: list[Any]
-) -> LookupResult:
-    """Split each row into its values and, per view, (event time, fresh), as `lookup_sql` lays them out."""
-    names = request.output_names
-    width = len(names)
-    views = []
-    for index, view in enumerate(request.views):
-        at = width + 2 * index
-        # An aggregate view's "event time" is its as_of, the same for every row (NULL before any build).
-        views.append(
-            ViewLookup(
-                name=view.view.name,
-                features=tuple(f.output_name for f in view.features),
-                statuses=tuple(_status(row[at], row[at + 1]) for row in rows),
-                event_timestamps=tuple(row[at] for row in rows),
-                as_of=rows[0][at] if view.view.is_aggregate and rows else None,
-            )
-        )
-    return LookupResult(
-        entities=tuple({k.name: entity[k.name] for k in keys} for entity in entity_rows),
-        feature_names=names,
-        values=tuple(tuple(row[:width]) for row in rows),
-        views=tuple(views),
-    )
 
 
 def _status(feature_ts: datetime | None, fresh: bool | None) -> FeatureStatus:
