@@ -10,9 +10,10 @@ so the statuses (`fsql.online.result`) describe exactly the values read.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from psycopg import OperationalError
@@ -122,13 +123,10 @@ class OnlineStore:
         """
         plan = self._plan(service, features, full_feature_names)
         rows = self._fetch(plan, entity_rows, now)
-        names, key_names = plan.names, plan.key_names
-        out = []
-        for entity, row in zip(entity_rows, rows, strict=True):
-            values = {name: entity[name] for name in key_names}
-            values.update(zip(names, row, strict=False))  # values first in the row, the views' metadata after
-            out.append(values)
-        return out
+        named, keys_of = plan.key_names + plan.names, plan.keys_of
+        # The row's values come first, each view's metadata after them: zip stops at the names.
+        pairs = zip(entity_rows, rows, strict=True)
+        return [dict(zip(named, (*keys_of(entity), *row), strict=False)) for entity, row in pairs]
 
     def lookup(
         self,
@@ -224,7 +222,7 @@ def _execute(connection: Any, plan: _Plan, params: dict[str, Any], schema: str) 
 class _Plan:
     """What a lookup of one request shape needs per call: the keys to bind and the SQL."""
 
-    __slots__ = ("_checks", "_views", "key_names", "keys", "names", "request", "sql")
+    __slots__ = ("_checks", "_views", "key_names", "keys", "keys_of", "names", "request", "sql")
 
     def __init__(self, request: FeatureRequest, keys: tuple[Column, ...], sql: str) -> None:
         self.request = request
@@ -232,6 +230,11 @@ class _Plan:
         self.sql = sql
         self.names = request.output_names
         self.key_names = tuple(key.name for key in keys)
+        # An entity row's key values, as a tuple (itemgetter of one name returns the bare value).
+        getter = itemgetter(*self.key_names)
+        self.keys_of: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+            getter if len(keys) > 1 else lambda row: (getter(row),)
+        )
         self._checks = tuple(_fast_check(key) for key in keys)
         # Per view: its name, its features' output names, where its (event time, fresh) pair sits
         # in a row (after every value, as `lookup_sql` lays them out), and whether it aggregates.
