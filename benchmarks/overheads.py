@@ -213,10 +213,44 @@ def bench_fixed(reps: int) -> dict[str, Any]:
         for name in calls:
             if not same_rows(last[f"fsql_{name}"], last[f"sql_{name}"]):
                 raise SystemExit(f"fsql's result differs from its SQL's at {name} spine rows")
+        in_call = {name: outside_the_query(fsql_side(spine), reps * 3) for name, spine in calls.items()}
         profile = profile_calls(lambda: project.training_set(service=workloads.SERVICE, spine=str(tiny)), 50)
         con.close()
+        project.close()
     fixed = {n: {k: medians[f"fsql_{n}"][k] - medians[f"sql_{n}"][k] for k in ("s", "cpu_s")} for n in calls}
+    for name in calls:
+        fixed[name]["in_call_s"] = in_call[name]
     return {"sides": medians, "fixed": fixed, "profile": profile}
+
+
+def outside_the_query(call: Callable[[], Any], calls: int) -> float:
+    """Median seconds of a `training_set` call spent outside running its SQL: the call's wall time minus
+    that of the engine's `query_arrow` of the compiled query, both in the same call (so the machine's
+    load, which moves the query's time by tens of ms here, mostly cancels)."""
+    from fsql.engines.duckdb import DuckDBEngine
+
+    original = DuckDBEngine.query_arrow
+    spent: list[float] = []
+
+    def timed_query(self: DuckDBEngine, sql: str, **kwargs: Any) -> pa.Table:
+        started = time.perf_counter()
+        try:
+            return original(self, sql, **kwargs)
+        finally:
+            if kwargs.get("node") is not None:  # the compiled query; probes count as fixed cost
+                spent.append(time.perf_counter() - started)
+
+    outside = []
+    DuckDBEngine.query_arrow = timed_query  # type: ignore[method-assign]
+    try:
+        for _ in range(calls):
+            spent.clear()
+            started = time.perf_counter()
+            call()
+            outside.append(time.perf_counter() - started - sum(spent))
+    finally:
+        DuckDBEngine.query_arrow = original  # type: ignore[method-assign]
+    return statistics.median(outside)
 
 
 def profile_calls(call: Callable[[], Any], calls: int) -> list[tuple[str, float]]:
@@ -417,18 +451,24 @@ def render_fixed(f: dict[str, Any]) -> list[str]:
         "Fixed cost of `training_set()` on a warm `Project` (DuckDB, the training-set benchmark's 2-view project):",
         "",
         "| spine rows | fsql median ms | its SQL alone, open connection, ms | fixed cost ms (wall) "
-        "| fixed cost ms (CPU) |",
-        "|---:|---:|---:|---:|---:|",
+        "| fixed cost ms (CPU) | outside the query, same call, ms |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for name in fixed:
+        inside = fixed[name].get("in_call_s")
         lines.append(
             f"| {name} | {s[f'fsql_{name}']['s'] * 1000:.1f} | {s[f'sql_{name}']['s'] * 1000:.1f} "
-            f"| {fixed[name]['s'] * 1000:.1f} | {fixed[name]['cpu_s'] * 1000:.1f} |"
+            f"| {fixed[name]['s'] * 1000:.1f} | {fixed[name]['cpu_s'] * 1000:.1f} "
+            f"| {'' if inside is None else f'{inside * 1000:.2f}'} |"
         )
-    worst = max(v["s"] for v in fixed.values()) * 1000
+    measured = [v.get("in_call_s", v["s"]) for v in fixed.values()]
+    worst = max(measured) * 1000
     lines += [
         "",
-        f"Goal: under {FIXED_GOAL_MS:.0f} ms: {'met' if worst < FIXED_GOAL_MS else 'missed'} ({worst:.1f} ms, "
+        "The fixed cost as a difference of two medians moves by tens of ms with the machine's load; the last "
+        "column times the same call's Python around its query (records without it: the difference).",
+        "",
+        f"Goal: under {FIXED_GOAL_MS:.0f} ms: {'met' if worst < FIXED_GOAL_MS else 'missed'} ({worst:.2f} ms, "
         "the larger of the two).",
         "",
         "cProfile, 100-row spine, ms per call (cumulative; profiling inflates them):",
@@ -445,7 +485,8 @@ def render_lookup(f: dict[str, Any]) -> list[str]:
         f"Online lookups on a warm `Project` (2-view service, {f['entities']:,} entities per view, random existing "
         f"entities; {f['calls']:,} timed calls per side and size, in interleaved blocks of 25; Postgres on loopback):",
         "",
-        "| side | 1 entity p50 ms | p99 ms | / raw p50 | / raw p99 | 100 entities p50 ms | p99 ms | / raw p50 | / raw p99 |",
+        "| side | 1 entity p50 ms | p99 ms | / raw p50 | / raw p99 "
+        "| 100 entities p50 ms | p99 ms | / raw p50 | / raw p99 |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     sizes = f["sizes"]
