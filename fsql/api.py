@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from fsql.build import BuildOptions, BuildResult, NodeResult
     from fsql.online.lookup import OnlineStore
     from fsql.online.result import LookupResult
+    from fsql.push import PushResult
+    from fsql.skew.report import SkewReport
 
 SpineInput: TypeAlias = "str | Path | pa.Table | Any"  # Any: a pandas DataFrame
 _ARROW_SPINE_NAME = "_fsql_spine"
@@ -436,6 +438,43 @@ class Project:
             if store.definitions is not definitions:
                 store.use_definitions(definitions)
             return store
+
+    def skew(self, *, service: str, sample: int = 100, seed: int = 0, at: datetime | None = None) -> SkewReport:
+        """Compare online lookups of a service with its training values for `sample` entities
+        drawn from the online tables (`fsql skew`; see `fsql.skew.run`); writes run_results.json."""
+        from fsql.skew.run import run_skew
+
+        return run_skew(self, service=service, sample=sample, seed=seed, at=at)
+
+    def push(self, view: str, rows: Any, *, to: str = "online") -> PushResult:
+        """Write rows of a push-enabled view into its online table, through the upsert `fsql build`
+        uses (an older row never replaces a newer one), and with `to="online_and_offline"` append
+        them to its folder source as a parquet file, so training sets see them (see `fsql.push`).
+
+        Args:
+            rows: a list of mappings, a mapping of column lists, a pyarrow Table or a pandas
+                DataFrame, with the view's keys, its features and the source's event time.
+
+        Raises:
+            CompileError: the view takes no pushes, or a row does not fit it (nothing is written).
+        """
+        from fsql.engines.postgres import connect
+        from fsql.online.embedded import online_url
+        from fsql.push import push
+
+        url = online_url(self.config)
+        if url is None:
+            raise ProjectError(f"target '{self.config.target.name}' has no online store to push to")
+        with connect(url, autocommit=True) as connection:
+            return push(
+                connection,
+                definitions=self.definitions,
+                schema=self.config.target.online_schema,
+                view=view,
+                rows=rows,
+                to=to,
+                root=self.config.root,
+            )
 
     def describe(self) -> dict[str, Any]:
         """Every definition as JSON-ready data (what `fsql ls` shows)."""

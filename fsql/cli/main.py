@@ -374,6 +374,27 @@ def test_(
 
 @app.command()
 @project_options
+def skew(
+    ctx: typer.Context,
+    service: opt.SkewService,
+    sample: opt.SkewSample = 100,
+    seed: opt.SkewSeed = 0,
+    at: opt.SkewAt = None,
+    output: opt.Output = "table",
+) -> None:
+    """Compare online lookups with training values for sampled entities; exit 1 on any disagreement."""
+    from fsql.cli.skew import show_skew
+
+    with handled(ctx):
+        if output not in ("table", "json"):
+            raise ProjectError(f"--output must be 'table' or 'json', not '{output}'")
+        project = ctx.obj.project()
+        report = project.skew(service=service, sample=sample, seed=seed, at=_parse_time(at, "--at") if at else None)
+        show_skew(project, report, output=output)
+
+
+@app.command()
+@project_options
 def get(
     ctx: typer.Context,
     entity: opt.Entity,
@@ -414,13 +435,16 @@ def serve(
     max_body: opt.MaxBody = 1 << 20,
     pool_size: opt.PoolSize = 8,
 ) -> None:
-    """Serve online lookups over HTTP in Feast's JSON: POST /get-online-features, GET /health, GET /metrics."""
+    """Serve online lookups over HTTP in Feast's JSON: POST /get-online-features, POST /push (rows of
+    push-enabled views, online and into folder sources), GET /health, GET /metrics."""
     with handled(ctx):
         from fsql.server import serve as run_server
         from fsql.server.app import ServerOptions
 
         project = ctx.obj.project()
-        options = ServerOptions(token=token or None, max_entities=max_entities, max_body_bytes=max_body)
+        options = ServerOptions(
+            token=token or None, max_entities=max_entities, max_body_bytes=max_body, push_root=project.config.root
+        )
         console.info(f"serving the online store of target '{project.config.target.name}' on http://{host}:{port}")
         run_server(project, host=host, port=port, pool_size=pool_size, options=options)
 
