@@ -23,6 +23,7 @@ from fsql.aggregations import read_aggregations
 from fsql.checks import check_definitions, parse_source_query, query_columns
 from fsql.datatests.parse import source_tests, view_tests
 from fsql.datatypes import TIMESTAMP_TYPES, TYPE_NAMES, canonical_type
+from fsql.derived import DerivedView, read_derived_view
 from fsql.durations import DURATION_HELP, Duration, parse_duration
 from fsql.errors import ProjectError, did_you_mean
 from fsql.project import ProjectConfig
@@ -53,6 +54,7 @@ _SECTIONS = {
     "sources": "source",
     "feature_views": "feature view",
     "feature_services": "feature service",
+    "derived_views": "derived view",
 }
 _SOURCE_LOCATIONS = ("table", "path", "sql", "template")
 # The keys each kind of mapping accepts. fsql/schemas/definitions.schema.json lists the
@@ -128,6 +130,10 @@ def load_definitions(config: ProjectConfig) -> Definitions:
     for m in raw["feature_views"]:
         view = _feature_view(m, definitions)
         definitions.feature_views[view.name] = view
+    _check_unique_views(raw["feature_views"], raw["derived_views"])
+    for m in raw["derived_views"]:
+        derived = _derived_view(m, definitions)
+        definitions.derived_views[derived.name] = derived
     for m in raw["feature_services"]:
         service = _feature_service(m, definitions)
         definitions.feature_services[service.name] = service
@@ -167,6 +173,34 @@ def _check_unique(items: list[Mapping], kind: str) -> None:
                 f"{kind} '{name}' is defined twice (first at {first[name].where()}): rename or remove one"
             )
         first[name] = m
+
+
+def _check_unique_views(views: list[Mapping], derived: list[Mapping]) -> None:
+    """Services name views and derived views alike, so the two share one namespace."""
+    names = {m.data.get("name"): m for m in views}
+    for m in derived:
+        other = names.get(m.data.get("name"))
+        if other is not None:
+            raise m.where().error(
+                f"derived view '{m.data['name']}' has the name of feature view at {other.where()}: rename one"
+            )
+
+
+def _derived_view(m: Mapping, definitions: Definitions) -> DerivedView:
+    name = _name(m)
+    if name == SPINE_ALIAS:
+        raise m.error("name", f"'{name}' is reserved for the spine in the SQL fsql generates: rename the view")
+    _check_reserved_name(m, name)
+
+    def features_of(text: str, where: Where) -> list[tuple[str, str, exp.DType]]:
+        ref = parse_feature_ref(text, definitions, on_error=_error_at(where, m.what), derived=False)
+        view = definitions.feature_views[ref.view]
+        features = view.features if ref.feature is None else (view.feature(ref.feature),)
+        return [(view.name, f.name, f.type) for f in features if f is not None]
+
+    if not m.has("inputs") and not m.has("request"):
+        raise m.error(None, "needs 'inputs' (features of other views, 'view:feature') or 'request' (typed fields)")
+    return read_derived_view(m, name=name, features_of=features_of)
 
 
 def _suggest(word: str, names: list[str], label: str) -> str:
@@ -617,16 +651,24 @@ def _error_at(where: Where, what: str) -> Callable[[str], Exception]:
     return lambda message: where.error(f"{what}: {message}")
 
 
-def parse_feature_ref(text: str, definitions: Definitions, *, on_error: Callable[[str], Exception]) -> FeatureRef:
-    """Parse `view` or `view:feature` and check that it exists."""
+def parse_feature_ref(
+    text: str, definitions: Definitions, *, on_error: Callable[[str], Exception], derived: bool = True
+) -> FeatureRef:
+    """Parse `view` or `view:feature` and check that it exists; `derived`: derived views count too."""
     view_name, _, feature_name = text.strip().partition(":")
-    view = definitions.feature_views.get(view_name)
+    view: FeatureView | DerivedView | None = definitions.feature_views.get(view_name)
+    if view is None and derived:
+        view = definitions.derived_views.get(view_name)
     if view is None:
-        raise on_error(f"'{text}' names no feature view.{did_you_mean(view_name, list(definitions.feature_views))}")
+        known = [*definitions.feature_views, *(definitions.derived_views if derived else ())]
+        hint = (
+            "" if derived or view_name not in definitions.derived_views else " (a derived view reads no derived view)"
+        )
+        raise on_error(f"'{text}' names no feature view{hint}.{did_you_mean(view_name, known)}")
     if feature_name and view.feature(feature_name) is None:
         names = [f.name for f in view.features]
+        kind = "derived view" if isinstance(view, DerivedView) else "feature view"
         raise on_error(
-            f"feature view '{view_name}' has no feature '{feature_name}'."
-            f"{_suggest(feature_name, names, 'Its features')}"
+            f"{kind} '{view_name}' has no feature '{feature_name}'.{_suggest(feature_name, names, 'Its features')}"
         )
     return FeatureRef(view_name, feature_name or None)

@@ -72,7 +72,11 @@ def project_graph(definitions: Definitions) -> Graph:
         (("source", view.source), ("view", view.name)) for view in definitions.feature_views.values()
     ]
     for service in definitions.feature_services.values():
-        edges.extend((("view", ref.view), ("service", service.name)) for ref in service.features)
+        for ref in service.features:
+            # A derived view builds nothing: the service depends on the views its features read.
+            derived = definitions.derived_views.get(ref.view)
+            reads = [i.view for i in derived.inputs] if derived else [ref.view]
+            edges.extend((("view", view), ("service", service.name)) for view in dict.fromkeys(reads))
     nodes: list[Node] = [
         *(("source", name) for name in definitions.sources),
         *(("view", name) for name in definitions.feature_views),

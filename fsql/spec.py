@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from fsql.derived import DerivedView
 from fsql.durations import Duration
 from fsql.yamlfile import Where
 
@@ -199,3 +200,5 @@ class Definitions:
     sources: dict[str, Source]
     feature_views: dict[str, FeatureView]
     feature_services: dict[str, FeatureService]
+    # Views whose features are expressions over other views' features and request fields.
+    derived_views: dict[str, DerivedView] = field(default_factory=dict)

@@ -22,7 +22,7 @@ def test_validate_reports_what_it_read(example_copy: Path, seeded_example: Path)
     shutil.copytree(seeded_example / "data", example_copy / "data")
     result = invoke(example_copy, "validate")
     assert result.exit_code == 0, result.output
-    assert "OK: 3 entities, 7 sources, 8 feature views, 2 feature services" in result.stderr
+    assert "OK: 3 entities, 7 sources, 8 feature views, 1 derived view, 3 feature services" in result.stderr
     assert "checked 5 file and table sources against the data on duckdb in " in result.stderr
     manifest = json.loads((example_copy / "target" / "manifest.json").read_text())
     assert manifest["metadata"]["fsql_schema_version"].endswith("/v1.json")

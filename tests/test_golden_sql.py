@@ -29,10 +29,15 @@ CASES = [
         },
     ),
 ]
+# A service with a derived view (request fields from spine columns).
+CASES.append(("example", "duckdb", {"service": "ride_offer_scoring"}))
 # The window strategy: the same requests for BigQuery and Spark.
 CASES += [
     (name, window, request) for window in ("bigquery", "spark") for name, d, request in list(CASES) if d == "duckdb"
 ]
+
+
+CASES.append(("example", "postgres", {"service": "ride_offer_scoring"}))
 
 
 def _case_id(case: tuple[str, str, dict]) -> str:

@@ -34,6 +34,8 @@ SYNCED = {
     "fsql.definitions.FEATURE_KEYS": ("definitions", "/$defs/feature"),
     "fsql.aggregations.AGGREGATION_KEYS": ("definitions", "/$defs/aggregation"),
     "fsql.definitions.FEATURE_SERVICE_KEYS": ("definitions", "/$defs/feature_service"),
+    "fsql.derived.DERIVED_VIEW_KEYS": ("definitions", "/$defs/derived_view"),
+    "fsql.derived.DERIVED_FEATURE_KEYS": ("definitions", "/$defs/derived_feature"),
     "fsql.datatests.parse.TEST_KEYS": ("definitions", "/$defs/test_mapping"),
     "fsql.datatests.parse.NOT_NULL_KEYS": ("definitions", "/$defs/test_not_null"),
     "fsql.datatests.parse.UNIQUE_KEYS": ("definitions", "/$defs/test_unique"),
@@ -129,6 +131,7 @@ def test_valid_projects_pass_the_schemas(kind: str, path: Path) -> None:
 
 # Negative fixtures whose mistake is one of shape: the schema flags them as the parser does.
 SHAPE_MISTAKES = [
+    "derived_request_type",
     "bad_column_type",
     "bad_type",
     "entity_no_join_keys",

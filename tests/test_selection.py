@@ -101,7 +101,10 @@ def test_known_names_that_match_no_view_are_an_empty_selection(
         ("tag:realtim", "no feature view has the tag 'realtim'. Did you mean 'realtime'?"),
         ("entity:ridr", "there is no entity 'ridr'. Did you mean 'rider'?"),
         ("model:x", "unknown selector method 'model:' in 'model:x'"),
-        ("service:zzz", "there is no feature service 'zzz'. Known: driver_quality, ride_acceptance."),
+        (
+            "service:zzz",
+            "there is no feature service 'zzz'. Known: driver_quality, ride_acceptance, ride_offer_scoring.",
+        ),
     ],
 )
 def test_an_unknown_name_is_an_error_with_a_suggestion(definitions: Definitions, select: str, message: str) -> None:

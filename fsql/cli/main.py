@@ -78,8 +78,10 @@ def validate(ctx: typer.Context, no_data_checks: opt.NoDataChecks = False) -> No
                 (len(definitions.entities), "entity/entities"),
                 (len(definitions.sources), "source/sources"),
                 (len(definitions.feature_views), "feature view/feature views"),
+                (len(definitions.derived_views), "derived view/derived views"),
                 (len(definitions.feature_services), "feature service/feature services"),
             )
+            if n or noun.startswith(("entity", "source", "feature"))
         )
         console.info(f"OK: {counts} in {project.config.root}")
         _said_data_checks(project)

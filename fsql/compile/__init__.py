@@ -102,6 +102,14 @@ def _check_spine(spine: Spine, request: FeatureRequest) -> None:
             f"A spine needs the join keys of every requested view and its timestamp column "
             f"(--spine-timestamp, default '{DEFAULT_SPINE_TIMESTAMP}')"
         )
+    for derived in request.derived:
+        absent = [f.name for f in derived.request_fields if f.name not in columns]
+        if absent:
+            raise CompileError(
+                f"derived view '{derived.view.name}' ({derived.view.where}) reads request field(s) "
+                f"{', '.join(absent)}, which the spine lacks; in training each request field is the spine column "
+                f"of the same name: add column(s) {', '.join(absent)} to the spine. It has {', '.join(spine.columns)}."
+            )
     clashes = sorted(outputs & columns)
     if clashes:
         raise CompileError(

@@ -14,6 +14,7 @@ from fsql.checks import parse_feature_expression
 from fsql.compile.aggregate_join import join_aggregates
 from fsql.compile.aggregates import aggregate_rows
 from fsql.compile.context import CREATED_TS, EVENT_TS, SPINE_ALIAS, CompileContext, column, ident, rows_cte_name
+from fsql.compile.derived import add_derived
 from fsql.compile.paths import anchor_file_paths
 from fsql.compile.request import ViewRequest
 from fsql.compile.strategy import readable_file_formats
@@ -135,7 +136,14 @@ def anchor_paths(query: exp.Select, ctx: CompileContext) -> exp.Select:
     return query
 
 
-PASSES: tuple[Pass, ...] = (add_spine, add_feature_rows, files_as_tables, join_point_in_time, anchor_paths)
+PASSES: tuple[Pass, ...] = (
+    add_spine,
+    add_feature_rows,
+    files_as_tables,
+    join_point_in_time,
+    add_derived,
+    anchor_paths,
+)
 
 
 def run_passes(ctx: CompileContext) -> exp.Select:

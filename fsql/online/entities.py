@@ -25,7 +25,8 @@ _PARSERS: dict[exp.DType, Callable[[str], Any]] = {
 
 
 def parse_entity(text: str, definitions: Definitions) -> dict[str, Any]:
-    """Parse `key=value[,key=value]`, each value read as its key's declared type.
+    """Parse `key=value[,key=value]`, each value read as its key's declared type; the request
+    fields of derived views are read the same way, as their declared type.
 
     Example:
         >>> from fsql.compile import example_definitions
@@ -33,6 +34,9 @@ def parse_entity(text: str, definitions: Definitions) -> dict[str, Any]:
         {'driver_id': 1001}
     """
     types = {k.name: k.type for e in definitions.entities.values() for k in e.join_keys}
+    for derived in definitions.derived_views.values():
+        for field in derived.request:
+            types.setdefault(field.name, field.type)
     row: dict[str, Any] = {}
     for part in (p.strip() for p in text.split(",") if p.strip()):
         key, sep, value = part.partition("=")
@@ -40,7 +44,9 @@ def parse_entity(text: str, definitions: Definitions) -> dict[str, Any]:
         if not sep:
             raise CompileError(f"--entity '{text}': write key=value, e.g. driver_id=1001")
         if key not in types:
-            raise CompileError(f"--entity '{text}': '{key}' is no entity's join key.{did_you_mean(key, list(types))}")
+            raise CompileError(
+                f"--entity '{text}': '{key}' is no entity's join key or request field.{did_you_mean(key, list(types))}"
+            )
         row[key] = _parse_value(text, key, value.strip(), types[key])
     return row
 

@@ -21,9 +21,11 @@ from psycopg.errors import UndefinedTable
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
+from fsql.compile.derived import project_derived
 from fsql.compile.latest import FEATURE_TS
 from fsql.compile.request import FeatureRequest, resolve_features
 from fsql.datatypes import INTEGER_RANGES, out_of_range, type_label
+from fsql.derived import RequestField
 from fsql.engines.postgres import conninfo
 from fsql.errors import CompileError, ProjectError
 from fsql.online.result import FeatureStatus, LookupResult, ViewLookup
@@ -168,6 +170,8 @@ class OnlineStore:
 
     def _fetch(self, plan: _Plan, entity_rows: Sequence[Mapping[str, Any]], now: datetime | None) -> list[Any]:
         params = plan.bind(entity_rows)
+        if plan.request.derived:
+            params.update(bind_request_fields(plan.request, entity_rows))
         params["now"] = now or datetime.now(UTC)
         if self._leased.acquire(blocking=False):
             try:
@@ -222,7 +226,7 @@ def _execute(connection: Any, plan: _Plan, params: dict[str, Any], schema: str) 
 class _Plan:
     """What a lookup of one request shape needs per call: the keys to bind and the SQL."""
 
-    __slots__ = ("_checks", "_views", "key_names", "keys", "keys_of", "names", "request", "sql")
+    __slots__ = ("_checks", "_derived", "_views", "key_names", "keys", "keys_of", "names", "request", "sql")
 
     def __init__(self, request: FeatureRequest, keys: tuple[Column, ...], sql: str) -> None:
         self.request = request
@@ -240,9 +244,16 @@ class _Plan:
         # in a row (after every value, as `lookup_sql` lays them out), and whether it aggregates.
         width = len(self.names)
         self._views = tuple(
-            (view.view.name, tuple(f.output_name for f in view.features), width + 2 * index, view.view.is_aggregate)
+            (
+                view.view.name,
+                tuple(f.output_name for f in view.features if not f.hidden),
+                width + 2 * index,
+                view.view.is_aggregate,
+            )
             for index, view in enumerate(request.views)
         )
+        # Derived values are computed at lookup time: PRESENT (a NULL from NULL inputs included), no event time.
+        self._derived = tuple((d.view.name, tuple(f.output_name for f in d.features)) for d in request.derived)
 
     def result(self, entity_rows: Sequence[Mapping[str, Any]], rows: list[Any]) -> LookupResult:
         """Split each row into its values and, per view, its statuses and event times."""
@@ -260,6 +271,9 @@ class _Plan:
                     as_of=stamps[0] if is_aggregate and stamps else None,
                 )
             )
+        present, nothing = tuple(FeatureStatus.PRESENT for _ in rows), tuple(None for _ in rows)
+        for name, features in self._derived:
+            views.append(ViewLookup(name=name, features=features, statuses=present, event_timestamps=nothing))
         width, key_names = len(self.names), self.key_names
         return LookupResult(
             entities=tuple({name: entity[name] for name in key_names} for entity in entity_rows),
@@ -364,13 +378,59 @@ def bind_keys(keys: Sequence[Column], entity_rows: Sequence[Mapping[str, Any]]) 
     return {f"key_{i}": [row[key.name] for row in entity_rows] for i, key in enumerate(keys)}
 
 
-def _check_key(number: int, key: Column, value: Any) -> None:
+def bind_request_fields(request: FeatureRequest, entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One array parameter per request field the derived features read, sent beside the keys in each row.
+
+    Values are checked as keys are (`_check_key` words the error) and made uniform for psycopg's
+    binary arrays: ints of a double field become floats, naive times are UTC.
+
+    Raises:
+        CompileError: a row lacks a request field, or has a value of the wrong type.
+    """
+    params: dict[str, Any] = {}
+    for i, field in enumerate(request.request_fields):
+        accepts = _ACCEPTS.get(field.type, (object,))
+        floats = float in accepts
+        values = []
+        for index, row in enumerate(entity_rows):
+            if field.name not in row:
+                readers = ", ".join(f"'{d.view.name}'" for d in request.derived if field in d.request_fields)
+                raise CompileError(
+                    f"entity row {index + 1} lacks request field '{field.name}' ({type_label(field.type)}), which "
+                    f"derived view {readers} reads: send it beside the keys, e.g. {{..., '{field.name}': ...}}"
+                )
+            value = row[field.name]
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, accepts) or field.type in INTEGER_RANGES:
+                    _check_key(index + 1, Column(field.name, field.type), value, noun="request field")
+                if floats:
+                    value = float(value)
+                elif isinstance(value, datetime):
+                    value = _instant(value, field.type)
+            values.append(value)
+        params[f"req_{i}"] = values
+    return params
+
+
+def _instant(value: Any, type_: exp.DType) -> Any:
+    """Naive times are UTC, as everywhere in fsql, whatever the session's time zone."""
+    if not isinstance(value, datetime):
+        return value
+    if type_ is exp.DType.TIMESTAMPTZ and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    if type_ is exp.DType.TIMESTAMP and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _check_key(number: int, key: Column, value: Any, *, noun: str = "key") -> None:
     if value is None:
         return
     accepts = _ACCEPTS.get(key.type, (object,)) if key.type else (object,)
     if (isinstance(value, bool) and bool not in accepts) or not isinstance(value, accepts):
+        kind = type(value).__name__
         raise CompileError(
-            f"entity row {number}: key '{key.name}' is {type_label(key.type)}, not {type(value).__name__} ({value!r})"
+            f"entity row {number}: {noun} '{key.name}' is {type_label(key.type)}, not {kind} ({value!r})"
         )
     bounds = out_of_range(value, key.type)
     if bounds is not None:
@@ -394,18 +454,22 @@ def _configure(connection: Any) -> None:
 @lru_cache(maxsize=256)
 def lookup_sql(request: FeatureRequest, schema: str, keys: tuple[Column, ...]) -> str:
     """The lookup statement for a request; cached, so each request shape is built once."""
+    fields = request.request_fields
+    arrays = [(f"key_{i}", key.type) for i, key in enumerate(keys)]
+    arrays += [(f"req_{i}", field.type) for i, field in enumerate(fields)]
     unnest = exp.Unnest(
         expressions=[
             exp.cast(
-                exp.Placeholder(this=f"key_{i}"),
-                exp.DataType(this=exp.DType.ARRAY, expressions=[exp.DataType(this=key.type)], nested=True),
+                exp.Placeholder(this=name),
+                exp.DataType(this=exp.DType.ARRAY, expressions=[exp.DataType(this=type_)], nested=True),
             )
-            for i, key in enumerate(keys)
+            for name, type_ in arrays
         ],
         offset=exp.to_identifier(_ORDINAL, quoted=True),  # WITH ORDINALITY: the position asked for
         alias=exp.TableAlias(
             this=exp.to_identifier(_REQUEST, quoted=True),
-            columns=[exp.to_identifier(k.name, quoted=True) for k in keys],
+            # Request fields as _fsql_req_<i>: they cannot collide with a key.
+            columns=[exp.to_identifier(n, quoted=True) for n in (*(k.name for k in keys), *_field_columns(fields))],
         ),
     )
     query = exp.select().from_(unnest)
@@ -441,8 +505,41 @@ def lookup_sql(request: FeatureRequest, schema: str, keys: tuple[Column, ...]) -
         # After every value, per view: its row's event time and whether the ttl kept it.
         meta.append(exp.alias_(_col(FEATURE_TS, alias), f"_fsql_ts_{index}", quoted=True))
         meta.append(exp.alias_(fresh or exp.true(), f"_fsql_fresh_{index}", quoted=True))
-    query = query.select(*meta).order_by(_col(_ORDINAL, _REQUEST))
-    return query.sql("postgres", unsupported_level=ErrorLevel.RAISE)
+    values = len(query.expressions)
+    query = query.select(*meta)
+    done = _with_derived(query, request, values) if request.derived else query.order_by(_col(_ORDINAL, _REQUEST))
+    sql = done.sql("postgres", unsupported_level=ErrorLevel.RAISE)
+    # Request arrays go in psycopg's binary format: its text format quotes every element of a
+    # float or timestamp array through a regex, which cost more than the query at 100 entities.
+    for name in (f"req_{i}" for i in range(len(fields))):
+        sql = sql.replace(f"%({name})s", f"%({name})b")
+    return sql
+
+
+_VALUES = "_fsql_v"
+
+
+def _with_derived(inner: exp.Select, request: FeatureRequest, values: int) -> exp.Select:
+    """Derived features, computed by Postgres in the same statement: a projection over the lookup's
+    own values (a subquery, so each input is written once), request fields from the unnested arrays."""
+    fields = _field_columns(request.request_fields)
+    inner.select(_col(_ORDINAL, _REQUEST), *(_col(name, _REQUEST) for name in fields), copy=False)
+    # Short names: psycopg re-parses a statement longer than 4 kB at every call (0.1 ms here).
+    outer = exp.select(*(_col(s.alias, _VALUES) for s in inner.expressions[: -len(fields) - 1]))
+    outer = outer.from_(inner.subquery(exp.to_identifier(_VALUES, quoted=True)))
+    field_column = dict(zip((f.name for f in request.request_fields), fields, strict=True))
+    outer = project_derived(
+        outer,
+        request,
+        read_request=lambda f: _col(field_column[f.name], _VALUES),
+        dialect="postgres",
+        insert_at=values,
+    )
+    return outer.order_by(_col(_ORDINAL, _VALUES))
+
+
+def _field_columns(fields: Sequence[RequestField]) -> list[str]:
+    return [f"_fsql_req_{i}" for i in range(len(fields))]
 
 
 def _col(name: str, table: str) -> exp.Column:

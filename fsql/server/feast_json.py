@@ -2,7 +2,8 @@
 the response, so a Feast client switches by changing a URL.
 
 Request: `{"features": ["view:feature", ...]}` or `{"feature_service": "name"}`, with
-`"entities": {"key": [v1, v2, ...], ...}` (columns, one value per entity row) and an optional
+`"entities": {"key": [v1, v2, ...], ...}` (columns, one value per entity row; the request fields
+of derived features are more columns of it, as Feast's clients send request data) and an optional
 `"full_feature_names": bool`. Response: `{"metadata": {"feature_names": [keys..., features...]},
 "results": [{"values": [...], "statuses": [...], "event_timestamps": [...]}, ...]}`, one result
 per column (the keys first, then the features), one entry per entity row, as Feast's server
@@ -108,6 +109,10 @@ def _key_types(definitions: Definitions) -> dict[str, exp.DType | None]:
     for entity in definitions.entities.values():
         for key in entity.join_keys:
             types.setdefault(key.name, key.type)
+    # Request fields of derived features come as extra entity columns, as Feast's clients send them.
+    for derived in definitions.derived_views.values():
+        for field in derived.request:
+            types.setdefault(field.name, field.type)
     return types
 
 
