@@ -22,6 +22,7 @@ from sqlglot.errors import ParseError, TokenError
 from fsql.aggregations import read_aggregations
 from fsql.checks import check_definitions, parse_source_query, query_columns
 from fsql.datatests.parse import source_tests, view_tests
+from fsql.drift.parse import drift_settings
 from fsql.datatypes import TIMESTAMP_TYPES, TYPE_NAMES, canonical_type
 from fsql.durations import DURATION_HELP, Duration, parse_duration
 from fsql.errors import ProjectError, did_you_mean
@@ -85,8 +86,9 @@ FEATURE_VIEW_KEYS = (
     "owner",
     "description",
     "tests",
+    "drift",
 )
-FEATURE_KEYS = ("name", "type", "expr", "description", "tests")
+FEATURE_KEYS = ("name", "type", "expr", "description", "tests", "drift")
 FEATURE_SERVICE_KEYS = ("name", "features", "full_feature_names", "description", "tags", "owner")
 _SOURCE_HELP = (
     "'table' (a table name), 'path' (a parquet or CSV file), 'sql' (a query) "
@@ -429,6 +431,7 @@ def _feature_view(m: Mapping, definitions: Definitions) -> FeatureView:
         where=m.where(),
         aggregations=aggregations,
         granularity=granularity,
+        drift=drift_settings(m),
     )
     if view.online:
         _check_online_name_lengths(m, view)
@@ -562,6 +565,7 @@ def _feature(m: Mapping) -> Feature:
         description=m.get("description", str, ""),
         where=m.where_text(expression_key),
         is_column=expression_key == "name",
+        drift=drift_settings(m),
     )
 
 

@@ -1,0 +1,311 @@
+"""Drift statistics as one SQL query for a dialect, built with sqlglot.
+
+The query reads two relations, `_fsql_reference` and `_fsql_current` (CTEs: a training
+set file loaded into the engine, or the compiled training query over a spine window), and
+returns one row per feature. Nothing but those rows leaves the engine. NULLs are counted,
+then left out of every distribution.
+
+Numeric features (integers and fractions):
+- bins: B (default 10) cut at the reference's quantiles. Edge k (k = 1..B-1) is the
+  smallest reference value v with at least k/B of the non-NULL reference values <= v
+  (numpy's `quantile(method="inverted_cdf")`); equal edges merge. A value x falls in bin
+  `count of edges < x`: bin 0 is x <= e1, bin i is e_i < x <= e_(i+1), the last x > e_last.
+- PSI = sum over bins of (c - r) * ln(c / r), r and c the shares of the reference's and
+  the current's non-NULL values in the bin, a share of 0 taken as EPSILON (1e-4).
+- KS: the two-sample Kolmogorov-Smirnov statistic, max over values x of
+  |F_ref(x) - F_cur(x)| with F the empirical CDFs (scipy's `ks_2samp(...).statistic`).
+
+Categorical features (text, booleans): each distinct value is a category.
+- PSI over the categories' shares, with the same EPSILON.
+- chi2: Pearson's chi-square statistic of the 2 x K table of counts (reference and
+  current by category), sum of (O - E)^2 / E with E = row total * column total / N
+  (scipy's `chi2_contingency(table, correction=False)` statistic), with K - 1 degrees of freedom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from fsql.compile.context import column, ident
+
+from .model import EPSILON
+
+REFERENCE = "_fsql_reference"
+CURRENT = "_fsql_current"
+_CUTS = "_fsql_cuts"
+NUMERIC, CATEGORICAL = "numeric", "categorical"
+# The columns of each result row.
+RESULT_COLUMNS = (
+    "feature", "kind", "reference_rows", "current_rows", "reference_values", "current_values",
+    "psi", "ks", "chi2", "bins",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Compared:
+    """One feature of the training set to compare: its column, numeric or categorical, its bins."""
+
+    name: str
+    kind: str  # NUMERIC or CATEGORICAL
+    bins: int = 10
+
+
+def drift_query(reference: exp.Expr, current: exp.Expr, features: Sequence[Compared]) -> exp.Select:
+    """The query: one row per feature, with the columns of RESULT_COLUMNS.
+
+    Args:
+        reference, current: a query or a table, each holding every feature as a column.
+
+    Example:
+        >>> q = drift_query(exp.to_table("a"), exp.to_table("b"), [Compared("x", NUMERIC)])
+        >>> [s.alias for s in q.selects][:3]
+        ['feature', 'kind', 'reference_rows']
+    """
+    if not features:
+        raise ValueError("drift_query needs at least one feature")
+    ctes: list[tuple[str, exp.Expr]] = [(REFERENCE, _relation(reference)), (CURRENT, _relation(current))]
+    ctes.append((_CUTS, _cuts(max(f.bins for f in features))))
+    parts: list[exp.Select] = []
+    for index, feature in enumerate(features):
+        names = _Names(index)
+        ctes.append((names.values, _values(feature.name)))
+        ctes.append((names.totals, _totals(names)))
+        if feature.kind == NUMERIC:
+            ctes.append((names.edges, _edges(names, feature.bins)))
+            ctes.append((names.cells, _bins(names)))
+        else:
+            ctes.append((names.cells, _categories(names)))
+        parts.append(_row(feature, names))
+    union: exp.Query = parts[0]
+    for part in parts[1:]:
+        union = exp.union(union, part, distinct=False)
+    query = exp.select(exp.Star()).from_(union.subquery(ident("_fsql_drift")))
+    for name, body in ctes:
+        query = query.with_(ident(name), as_=body)
+    return query.order_by(exp.Ordered(this=column("feature")))
+
+
+class _Names:
+    def __init__(self, index: int) -> None:
+        prefix = f"_fsql_f{index}"
+        self.values, self.totals, self.edges, self.cells = (f"{prefix}_{s}" for s in ("values", "totals", "edges", "cells"))
+
+
+def _relation(relation: exp.Expr) -> exp.Expr:
+    return relation if isinstance(relation, exp.Query) else exp.select(exp.Star()).from_(relation)
+
+
+def _table(name: str, alias: str | None = None) -> exp.Table:
+    return exp.Table(this=ident(name), alias=exp.TableAlias(this=ident(alias)) if alias else None)
+
+
+def _num(value: float | int) -> exp.Literal:
+    return exp.Literal.number(value)
+
+
+def _double(value: exp.Expr) -> exp.Cast:
+    return exp.cast(value, "DOUBLE")
+
+
+def _when(condition: exp.Expr, then: exp.Expr, otherwise: exp.Expr) -> exp.Case:
+    return exp.Case(ifs=[exp.If(this=condition, true=then)], default=otherwise)
+
+
+def _sum(value: exp.Expr) -> exp.Sum:
+    return exp.Sum(this=value)
+
+
+def _cuts(bins: int) -> exp.Query:
+    """k = 1 .. bins-1, one row each: the quantile cuts (a UNION ALL reads the same on every dialect)."""
+    selects = [exp.select(exp.alias_(_num(k), "k", quoted=True)) for k in range(1, max(bins, 2))]
+    query: exp.Query = selects[0]
+    for select in selects[1:]:
+        query = exp.union(query, select, distinct=False)
+    return query
+
+
+def _values(name: str) -> exp.Query:
+    """(side, x, n): each distinct non-NULL value with its count, side 0 the reference and 1 the current."""
+
+    def side(relation: str, number: int) -> exp.Select:
+        value = column(name)
+        return (
+            exp.select(
+                exp.alias_(_num(number), "side", quoted=True),
+                exp.alias_(value.copy(), "x", quoted=True),
+                exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True),
+            )
+            .from_(_table(relation))
+            .where(exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null())))
+            .group_by(value.copy())
+        )
+
+    return exp.union(side(REFERENCE, 0), side(CURRENT, 1), distinct=False)
+
+
+def _by_side(side: int, value: exp.Expr) -> exp.Expr:
+    """SUM(CASE WHEN side = s THEN value ELSE 0 END), 0 (not NULL) when no row has that side."""
+    return exp.Coalesce(
+        this=_sum(_when(exp.EQ(this=column("side"), expression=_num(side)), value, _num(0))),
+        expressions=[_num(0)],
+    )
+
+
+def _totals(names: _Names) -> exp.Select:
+    """One row: the non-NULL values of the reference (`r_total`) and of the current (`c_total`)."""
+    return exp.select(
+        exp.alias_(_by_side(0, column("n")), "r_total", quoted=True),
+        exp.alias_(_by_side(1, column("n")), "c_total", quoted=True),
+    ).from_(_table(names.values))
+
+
+def _edges(names: _Names, bins: int) -> exp.Select:
+    """The reference's quantile edges: x where, for a cut k, (cum - n) * B < k * total <= cum * B."""
+    cumulative = exp.Window(
+        this=_sum(column("n")),
+        order=exp.Order(expressions=[exp.Ordered(this=column("x"))]),
+        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
+    )
+    ranked = (
+        exp.select(
+            column("x"),
+            column("n"),
+            exp.alias_(cumulative, "cum", quoted=True),
+            exp.alias_(exp.Window(this=_sum(column("n"))), "total", quoted=True),
+        )
+        .from_(_table(names.values))
+        .where(exp.EQ(this=column("side"), expression=_num(0)))
+    )
+    b, k = _num(bins), column("k", "cuts")
+    cum, n, total = column("cum", "ranked"), column("n", "ranked"), column("total", "ranked")
+    below = exp.LT(this=exp.Mul(this=exp.paren(exp.Sub(this=cum.copy(), expression=n)), expression=b.copy()),
+                   expression=exp.Mul(this=k.copy(), expression=total.copy()))  # fmt: skip
+    reaches = exp.LTE(this=exp.Mul(this=k.copy(), expression=total), expression=exp.Mul(this=cum, expression=b.copy()))
+    return (
+        exp.select(exp.alias_(column("x", "ranked"), "edge", quoted=True))
+        .distinct()
+        .from_(ranked.subquery(ident("ranked")))
+        .join(_table(_CUTS, "cuts"), join_type="CROSS")
+        .where(exp.and_(exp.LT(this=k.copy(), expression=b), below, reaches))
+    )
+
+
+def _bins(names: _Names) -> exp.Select:
+    """(cell, r, c): the count of reference and current values in each bin (bin = edges below x)."""
+    edge, x = column("edge", "e"), column("x", "v")
+    binned = (
+        exp.select(
+            column("side", "v"),
+            column("n", "v"),
+            exp.alias_(_sum(_when(exp.LT(this=edge, expression=x), _num(1), _num(0))), "cell", quoted=True),
+        )
+        .from_(_table(names.values, "v"))
+        .join(_table(names.edges, "e"), join_type="CROSS")
+        .group_by(column("side", "v"), x.copy(), column("n", "v"))
+    )
+    return _cells(binned.subquery(ident("binned")))
+
+
+def _categories(names: _Names) -> exp.Select:
+    """(cell, r, c): the count of reference and current values of each category."""
+    return _cells(exp.select(column("side"), column("n"), exp.alias_(column("x"), "cell", quoted=True)).from_(
+        _table(names.values)
+    ).subquery(ident("binned")))  # fmt: skip
+
+
+def _cells(rows: exp.Subquery) -> exp.Select:
+    return (
+        exp.select(
+            column("cell"),
+            exp.alias_(_by_side(0, column("n")), "r", quoted=True),
+            exp.alias_(_by_side(1, column("n")), "c", quoted=True),
+        )
+        .from_(rows)
+        .group_by(column("cell"))
+    )
+
+
+def _share(count: str, total: str) -> exp.Expr:
+    """count / total as a double, EPSILON when the count is 0."""
+    share = exp.Div(this=_double(column(count, "cells")), expression=_double(column(total, "t")))
+    return _when(exp.EQ(this=column(count, "cells"), expression=_num(0)), _double(_num(EPSILON)), share)
+
+
+def _psi() -> exp.Expr:
+    r, c = _share("r", "r_total"), _share("c", "c_total")
+    return _sum(
+        exp.Mul(
+            this=exp.paren(exp.Sub(this=c.copy(), expression=r.copy())),
+            expression=exp.Ln(this=exp.Div(this=c, expression=r)),
+        )
+    )
+
+
+def _chi2() -> exp.Expr:
+    """sum over categories and sides of (O - E)^2 / E, E = side total * category total / N."""
+    r, c = _double(column("r", "cells")), _double(column("c", "cells"))
+    r_total, c_total = _double(column("r_total", "t")), _double(column("c_total", "t"))
+    n = exp.paren(exp.Add(this=r_total.copy(), expression=c_total.copy()))
+    both = exp.paren(exp.Add(this=r.copy(), expression=c.copy()))
+
+    def term(observed: exp.Expr, side_total: exp.Expr) -> exp.Expr:
+        expected = exp.paren(exp.Div(this=exp.Mul(this=side_total, expression=both.copy()), expression=n.copy()))
+        difference = exp.paren(exp.Sub(this=observed, expression=expected.copy()))
+        return exp.Div(this=exp.Mul(this=difference, expression=difference.copy()), expression=expected)
+
+    return _sum(exp.Add(this=term(r, r_total), expression=term(c, c_total)))
+
+
+def _ks(names: _Names) -> exp.Select:
+    """max |F_ref(x) - F_cur(x)| over the values, each CDF a running sum of counts over its total."""
+    order = exp.Order(expressions=[exp.Ordered(this=column("x"))])
+    spec = exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW")
+
+    def cdf(side: str, total: str) -> exp.Expr:
+        running = exp.Window(this=_sum(column(side)), order=order.copy(), spec=spec.copy())
+        return exp.Div(this=_double(running), expression=_double(exp.Nullif(this=column(total, "t"), expression=_num(0))))
+
+    per_value = (
+        exp.select(column("x"), exp.alias_(_by_side(0, column("n")), "r", quoted=True),
+                   exp.alias_(_by_side(1, column("n")), "c", quoted=True))
+        .from_(_table(names.values))
+        .group_by(column("x"))
+    )  # fmt: skip
+    gaps = (
+        exp.select(exp.alias_(exp.Abs(this=exp.Sub(this=cdf("r", "r_total"), expression=cdf("c", "c_total"))), "gap", quoted=True))
+        .from_(per_value.subquery(ident("per_value")))
+        .join(_table(names.totals, "t"), join_type="CROSS")
+    )  # fmt: skip
+    return exp.select(exp.alias_(exp.Max(this=column("gap")), "ks", quoted=True)).from_(gaps.subquery(ident("gaps")))
+
+
+def _row(feature: Compared, names: _Names) -> exp.Select:
+    stats = exp.select(
+        exp.alias_(_psi(), "psi", quoted=True),
+        exp.alias_(_chi2() if feature.kind == CATEGORICAL else exp.Null(), "chi2", quoted=True),
+        exp.alias_(exp.Count(this=exp.Star()), "bins", quoted=True),
+    ).from_(_table(names.cells, "cells")).join(_table(names.totals, "t"), join_type="CROSS")  # fmt: skip
+    ks: exp.Expr = exp.Subquery(this=_ks(names)) if feature.kind == NUMERIC else exp.Null()
+
+    def count(relation: str) -> exp.Expr:
+        return exp.Subquery(this=exp.select(exp.Count(this=exp.Star())).from_(_table(relation)))
+
+    return (
+        exp.select(
+            exp.alias_(exp.cast(exp.Literal.string(feature.name), "TEXT"), "feature", quoted=True),
+            exp.alias_(exp.cast(exp.Literal.string(feature.kind), "TEXT"), "kind", quoted=True),
+            exp.alias_(exp.cast(count(REFERENCE), "BIGINT"), "reference_rows", quoted=True),
+            exp.alias_(exp.cast(count(CURRENT), "BIGINT"), "current_rows", quoted=True),
+            exp.alias_(exp.cast(column("r_total", "t"), "BIGINT"), "reference_values", quoted=True),
+            exp.alias_(exp.cast(column("c_total", "t"), "BIGINT"), "current_values", quoted=True),
+            exp.alias_(_double(column("psi", "s")), "psi", quoted=True),
+            exp.alias_(_double(ks), "ks", quoted=True),
+            exp.alias_(_double(column("chi2", "s")), "chi2", quoted=True),
+            exp.alias_(exp.cast(column("bins", "s"), "BIGINT"), "bins", quoted=True),
+        )
+        .from_(_table(names.totals, "t"))
+        .join(stats.subquery(ident("s")), join_type="CROSS")
+    )
