@@ -1,0 +1,282 @@
+"""`fsql drift`: compare a service's features between a reference and a current training set.
+
+Each side is a training set file fsql wrote (`fsql train`: parquet, or CSV), loaded into
+the offline engine, or a window `[start, end)` of a spine's timestamps, for which the
+compiled training query itself becomes the side's relation: the training set is never
+pulled into Python. One query (see `fsql.drift.sql`) then computes every statistic, its
+SQL written to target/run/<dialect>/drift/<service>.sql before it runs. Judging uses each
+feature's thresholds (`drift:` on the feature, then its view, then the defaults).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from fsql import artifacts
+from fsql.column_types import NUMBERS, TEXTS
+from fsql.compile import render, resolve_features, training_query
+from fsql.compile.context import column
+from fsql.compile.spine import DEFAULT_SPINE_TIMESTAMP, Spine
+from fsql.engines import OfflineEngine, open_engine
+from fsql.errors import FsqlError, ProjectError
+
+from .model import EPSILON, Thresholds
+from .sql import CATEGORICAL, NUMERIC, Compared, drift_query
+
+if TYPE_CHECKING:
+    from fsql.api import Project, SpineInput
+
+# A feature's status, worst first: significant and nulls make `fsql drift` exit 1.
+STATUSES = ("significant", "nulls", "moderate", "ok")
+FAILING = ("significant", "nulls")
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of the comparison: a training set file, or a window of the spine's timestamps."""
+
+    file: Path | None = None
+    window: tuple[datetime, datetime] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.file is None) == (self.window is None):
+            raise ProjectError("a drift side is a training set file or a spine window, exactly one of them")
+
+    def describe(self) -> str:
+        if self.file is not None:
+            return str(self.file)
+        assert self.window is not None
+        start, end = (t.astimezone(UTC).isoformat() for t in self.window)
+        return f"spine window [{start}, {end})"
+
+
+@dataclass
+class FeatureDrift:
+    feature: str
+    view: str
+    kind: str  # numeric | categorical
+    thresholds: Thresholds
+    reference_rows: int
+    current_rows: int
+    reference_values: int
+    current_values: int
+    psi: float | None
+    ks: float | None
+    chi2: float | None
+    bins: int
+    status: str = "ok"
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def null_rate_reference(self) -> float | None:
+        return _rate(self.reference_rows - self.reference_values, self.reference_rows)
+
+    @property
+    def null_rate_current(self) -> float | None:
+        return _rate(self.current_rows - self.current_values, self.current_rows)
+
+    def as_json(self) -> dict[str, Any]:
+        t = self.thresholds
+        return {
+            "feature": self.feature, "view": self.view, "kind": self.kind, "status": self.status,
+            "reasons": self.reasons, "reference_rows": self.reference_rows, "current_rows": self.current_rows,
+            "null_rate_reference": self.null_rate_reference, "null_rate_current": self.null_rate_current,
+            "psi": self.psi, "ks": self.ks, "chi2": self.chi2,
+            "bins" if self.kind == NUMERIC else "categories": self.bins,
+            "thresholds": {
+                "psi_moderate": t.psi_moderate, "psi_significant": t.psi_significant, "null_rate": t.null_rate,
+                "ks": t.ks, "bins": t.bins,
+            },
+        }  # fmt: skip
+
+
+@dataclass
+class DriftReport:
+    service: str
+    reference: str
+    current: str
+    dialect: str
+    features: list[FeatureDrift] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (feature, why)
+    sql_path: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return any(f.status in FAILING for f in self.features)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service, "reference": self.reference, "current": self.current,
+            "dialect": self.dialect, "epsilon": EPSILON, "failed": self.failed,
+            "sql_path": str(self.sql_path) if self.sql_path else None, "seconds": round(self.seconds, 4),
+            "features": [f.as_json() for f in self.features],
+            "skipped": [{"feature": name, "reason": why} for name, why in self.skipped],
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Planned:
+    compared: Compared
+    view: str
+    thresholds: Thresholds
+
+
+def plan(project: Project, service: str) -> tuple[list[_Planned], list[tuple[str, str]]]:
+    """The service's features to compare (numeric or categorical, not disabled) and those left out, with why."""
+    request = resolve_features(project.definitions, service=service)
+    planned, skipped = [], []
+    for view_request in request.views:
+        for output in view_request.features:
+            thresholds = Thresholds.resolve(output.feature.drift, view_request.view.drift)
+            kind = _kind(output.feature.type)
+            if not thresholds.enabled:
+                skipped.append((output.output_name, "drift: {enabled: false}"))
+            elif kind is None:
+                skipped.append((output.output_name, f"type {output.feature.type.value.lower()}: neither numeric nor categorical"))
+            else:
+                compared = Compared(output.output_name, kind, thresholds.bins)
+                planned.append(_Planned(compared, view_request.view.name, thresholds))
+    return planned, skipped
+
+
+def _kind(type_: exp.DType) -> str | None:
+    if type_ in NUMBERS:
+        return NUMERIC
+    if type_ in TEXTS or type_ == exp.DType.BOOLEAN:
+        return CATEGORICAL
+    return None
+
+
+def run_drift(
+    project: Project,
+    *,
+    service: str,
+    reference: Side,
+    current: Side,
+    spine: SpineInput | None = None,
+    spine_timestamp: str = DEFAULT_SPINE_TIMESTAMP,
+) -> DriftReport:
+    """Compute and judge the drift of a service's features from `reference` to `current`.
+
+    Args:
+        spine: the spine the windows read (needed when a side is a window).
+
+    Raises:
+        ProjectError: a window without a spine, a file missing or lacking a feature column.
+        FsqlError: the current (or the reference) side has no rows.
+    """
+    started = time.perf_counter()
+    planned, skipped = plan(project, service)
+    engine = open_engine(project.config.target, project.config.root)
+    report = DriftReport(service, reference.describe(), current.describe(), engine.dialect, skipped=skipped)
+    try:
+        if not planned:
+            return report
+        names = [p.compared.name for p in planned]
+        sides = [_relation(project, engine, side, label, service, names, spine, spine_timestamp)
+                 for side, label in ((reference, "reference"), (current, "current"))]  # fmt: skip
+        query = drift_query(sides[0], sides[1], [p.compared for p in planned])
+        header = [
+            f"fsql drift of service '{service}': reference {reference.describe()}, current {current.describe()}",
+            f"one row per feature: null counts, PSI (bins at the reference's quantiles, empty shares as {EPSILON}),",
+            "KS for numeric features, PSI and Pearson's chi-square over the categories of categorical ones",
+        ]
+        sql = render(query, engine.dialect, header)
+        path = artifacts.write_sql(project.config.target_dir, "run", engine.dialect, f"drift/{service}", sql)
+        report.sql_path = path.relative_to(project.config.root) if path.is_relative_to(project.config.root) else path
+        rows = {r["feature"]: r for r in engine.query_arrow(sql, sql_path=report.sql_path, node=f"drift.{service}").to_pylist()}
+    finally:
+        engine.close()
+    first = next(iter(rows.values()))
+    for label, side, count in (("current", current, first["current_rows"]), ("reference", reference, first["reference_rows"])):
+        if not count:
+            raise FsqlError(
+                f"fsql drift: the {label} side ({side.describe()}) has no rows, so there is nothing to compare: "
+                f"pick a window (or file) that holds spine rows of service '{service}'"
+            )
+    report.features = [_judged(p, rows[p.compared.name]) for p in planned]
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _relation(
+    project: Project, engine: OfflineEngine, side: Side, label: str, service: str, names: list[str],
+    spine: SpineInput | None, spine_timestamp: str,
+) -> exp.Expr:  # fmt: skip
+    if side.file is not None:
+        return _file_relation(project, engine, side.file, label, names)
+    assert side.window is not None
+    if spine is None:
+        raise ProjectError(f"the {label} side is a spine window: give the spine it reads with --spine")
+    probed = project.spine(engine, spine, spine_timestamp)
+    start, end = (exp.cast(exp.Literal.string(t.astimezone(UTC).isoformat()), "TIMESTAMPTZ") for t in side.window)
+    ts = exp.cast(column(spine_timestamp), "TIMESTAMPTZ")
+    windowed = (
+        exp.select(exp.Star())
+        .from_(exp.paren(probed.relation.copy()) if isinstance(probed.relation, exp.Query) else probed.relation.copy())
+        .where(exp.and_(exp.GTE(this=ts.copy(), expression=start), exp.LT(this=ts, expression=end)))
+    )
+    relation = windowed.subquery(exp.to_identifier(f"_fsql_{label}_spine", quoted=True))
+    spine_spec = Spine(relation, spine_timestamp, probed.columns, None, probed.types)
+    query, _ = training_query(
+        project.definitions, spine=spine_spec, dialect=engine.dialect, service=service, file_root=project.config.root
+    )
+    return query
+
+
+def _file_relation(project: Project, engine: OfflineEngine, path: Path, label: str, names: list[str]) -> exp.Expr:
+    import pyarrow.csv as pv
+    import pyarrow.parquet as pq
+
+    found = path if path.exists() else project.config.root / path
+    if not found.is_file():
+        raise ProjectError(f"the {label} training set '{path}' was not found (looked in . and {project.config.root})")
+    table = pv.read_csv(found) if found.suffix.lower() in (".csv", ".gz", ".tsv") else pq.read_table(found)
+    missing = [n for n in names if n not in table.column_names]
+    if missing:
+        raise ProjectError(
+            f"the {label} training set '{path}' lacks feature column(s) {', '.join(missing)}: build it for the same "
+            f"service with `fsql train`"
+        )
+    name = f"_fsql_drift_{label}"
+    engine.register_arrow(name, table.select(names))
+    return exp.Table(this=exp.to_identifier(name, quoted=True))
+
+
+def _judged(planned: _Planned, row: dict[str, Any]) -> FeatureDrift:
+    t = planned.thresholds
+    drift = FeatureDrift(
+        planned.compared.name, planned.view, planned.compared.kind, t,
+        int(row["reference_rows"]), int(row["current_rows"]), int(row["reference_values"]),
+        int(row["current_values"]), row["psi"], row["ks"], row["chi2"], int(row["bins"] or 0),
+    )  # fmt: skip
+    if not drift.reference_values or not drift.current_values:
+        # Every value NULL on a side: no distribution to compare (the null rate says it).
+        drift.psi = drift.ks = drift.chi2 = None
+    found: set[str] = set()
+    rate = drift.null_rate_current
+    if rate is not None and rate > t.null_rate:
+        found.add("nulls")
+        drift.reasons.append(f"null rate {rate:.1%} > {t.null_rate:.1%}")
+    if drift.psi is not None and drift.psi > t.psi_significant:
+        found.add("significant")
+        drift.reasons.append(f"PSI {drift.psi:.3f} > {t.psi_significant:g}")
+    elif drift.psi is not None and drift.psi > t.psi_moderate:
+        found.add("moderate")
+        drift.reasons.append(f"PSI {drift.psi:.3f} > {t.psi_moderate:g} (moderate)")
+    if t.ks is not None and drift.ks is not None and drift.ks > t.ks:
+        found.add("significant")
+        drift.reasons.append(f"KS {drift.ks:.3f} > {t.ks:g}")
+    drift.status = next((s for s in STATUSES if s in found), "ok")
+    return drift
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
