@@ -22,8 +22,8 @@ from sqlglot.errors import ParseError, TokenError
 from fsql.aggregations import read_aggregations
 from fsql.checks import check_definitions, parse_source_query, query_columns
 from fsql.datatests.parse import source_tests, view_tests
-from fsql.drift.parse import drift_settings
 from fsql.datatypes import TIMESTAMP_TYPES, TYPE_NAMES, canonical_type
+from fsql.drift.parse import drift_settings
 from fsql.durations import DURATION_HELP, Duration, parse_duration
 from fsql.errors import ProjectError, did_you_mean
 from fsql.project import ProjectConfig

@@ -78,7 +78,8 @@ def _table(report: DriftReport) -> None:
         console.info(f"left out {name}: {why}")
     counts = {s: sum(f.status == s for f in report.features) for s in ("significant", "nulls", "moderate", "ok")}
     said = ", ".join(f"{n} {s}" for s, n in counts.items())
-    console.info(f"{len(report.features)} features compared in {report.seconds:.2f} s: {said}; SQL in {report.sql_path}")
+    compared = f"{len(report.features)} features compared in {report.seconds:.2f} s"
+    console.info(f"{compared}: {said}; SQL in {report.sql_path}")
 
 
 def _pct(value: float | None) -> str:

@@ -397,7 +397,10 @@ def drift(
     from fsql.cli import drift as drift_cli
 
     with handled(ctx):
-        sides = (drift_cli.side(reference, reference_window, "reference"), drift_cli.side(current, current_window, "current"))
+        sides = (
+            drift_cli.side(reference, reference_window, "reference"),
+            drift_cli.side(current, current_window, "current"),
+        )
         if any(s.window is not None for s in sides) and not spine:
             raise ProjectError("a --reference-window or --current-window reads a spine: give it with --spine")
         project = ctx.obj.project(no_data_checks=no_data_checks)

@@ -203,7 +203,9 @@ TestSelect = Annotated[
 DriftService = Annotated[str, typer.Option("--service", "-s", metavar="NAME", help="Feature service to compare.")]
 DriftReference = Annotated[
     Path | None,
-    typer.Option("--reference", metavar="FILE", help="Reference training set (parquet/CSV), e.g. target/training/x.parquet."),
+    typer.Option(
+        "--reference", metavar="FILE", help="Reference training set (parquet/CSV), e.g. target/training/S.parquet."
+    ),
 ]
 DriftReferenceWindow = Annotated[
     str | None,

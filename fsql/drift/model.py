@@ -6,7 +6,7 @@ that feature, key by key over the view's). The model knows no dialect and no con
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from fsql.yamlfile import Where
@@ -19,6 +19,7 @@ NULL_RATE = 0.05  # a current null rate above 5 % is an issue
 BINS = 10  # numeric PSI: bins cut at the reference's deciles
 # A bin (or category) empty on one side has its share taken as EPSILON, so ln() stays finite.
 EPSILON = 1e-4
+_NOWHERE = Where(Path("<memory>"))
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class DriftSettings:
     ks: float | None = None  # a KS statistic above it is significant; None: KS is reported, not judged
     bins: int | None = None
     enabled: bool | None = None  # false: the feature is left out of `fsql drift`
-    where: Where = Where(Path("<memory>"))
+    where: Where = field(default=_NOWHERE, compare=False)
 
     def over(self, base: DriftSettings) -> DriftSettings:
         """These settings, each unset one taken from `base`."""

@@ -25,9 +25,10 @@ from fsql.compile.context import column
 from fsql.compile.spine import DEFAULT_SPINE_TIMESTAMP, Spine
 from fsql.engines import OfflineEngine, open_engine
 from fsql.errors import FsqlError, ProjectError
+from fsql.spec import Definitions
 
 from .model import EPSILON, Thresholds
-from .sql import CATEGORICAL, NUMERIC, Compared, drift_query
+from .sql import CATEGORICAL, MATERIALIZED_CTES, NUMERIC, Compared, drift_query
 
 if TYPE_CHECKING:
     from fsql.api import Project, SpineInput
@@ -139,7 +140,8 @@ def plan(project: Project, service: str) -> tuple[list[_Planned], list[tuple[str
             if not thresholds.enabled:
                 skipped.append((output.output_name, "drift: {enabled: false}"))
             elif kind is None:
-                skipped.append((output.output_name, f"type {output.feature.type.value.lower()}: neither numeric nor categorical"))
+                why = f"type {output.feature.type.value.lower()}: neither numeric nor categorical"
+                skipped.append((output.output_name, why))
             else:
                 compared = Compared(output.output_name, kind, thresholds.bins)
                 planned.append(_Planned(compared, view_request.view.name, thresholds))
@@ -182,20 +184,19 @@ def run_drift(
         names = [p.compared.name for p in planned]
         sides = [_relation(project, engine, side, label, service, names, spine, spine_timestamp)
                  for side, label in ((reference, "reference"), (current, "current"))]  # fmt: skip
-        query = drift_query(sides[0], sides[1], [p.compared for p in planned])
-        header = [
-            f"fsql drift of service '{service}': reference {reference.describe()}, current {current.describe()}",
-            f"one row per feature: null counts, PSI (bins at the reference's quantiles, empty shares as {EPSILON}),",
-            "KS for numeric features, PSI and Pearson's chi-square over the categories of categorical ones",
-        ]
-        sql = render(query, engine.dialect, header)
+        sql = compile_drift(
+            [p.compared for p in planned], reference=sides[0], current=sides[1], dialect=engine.dialect,
+            title=f"service '{service}': reference {reference.describe()}, current {current.describe()}",
+        )  # fmt: skip
         path = artifacts.write_sql(project.config.target_dir, "run", engine.dialect, f"drift/{service}", sql)
         report.sql_path = path.relative_to(project.config.root) if path.is_relative_to(project.config.root) else path
-        rows = {r["feature"]: r for r in engine.query_arrow(sql, sql_path=report.sql_path, node=f"drift.{service}").to_pylist()}
+        result = engine.query_arrow(sql, sql_path=report.sql_path, node=f"drift.{service}")
+        rows = {r["feature"]: r for r in result.to_pylist()}
     finally:
         engine.close()
     first = next(iter(rows.values()))
-    for label, side, count in (("current", current, first["current_rows"]), ("reference", reference, first["reference_rows"])):
+    for label, side in (("current", current), ("reference", reference)):
+        count = first[f"{label}_rows"]
         if not count:
             raise FsqlError(
                 f"fsql drift: the {label} side ({side.describe()}) has no rows, so there is nothing to compare: "
@@ -216,19 +217,39 @@ def _relation(
     if spine is None:
         raise ProjectError(f"the {label} side is a spine window: give the spine it reads with --spine")
     probed = project.spine(engine, spine, spine_timestamp)
-    start, end = (exp.cast(exp.Literal.string(t.astimezone(UTC).isoformat()), "TIMESTAMPTZ") for t in side.window)
-    ts = exp.cast(column(spine_timestamp), "TIMESTAMPTZ")
+    return window_relation(
+        project.definitions, probed, side.window, label=label, service=service, dialect=engine.dialect,
+        file_root=project.config.root,
+    )  # fmt: skip
+
+
+def window_relation(
+    definitions: Definitions, spine: Spine, window: tuple[datetime, datetime], *, label: str, service: str,
+    dialect: str, file_root: Path | None = None,
+) -> exp.Select:  # fmt: skip
+    """The training query of `service` over the spine rows with `start <= timestamp < end`."""
+    start, end = (exp.cast(exp.Literal.string(t.astimezone(UTC).isoformat()), "TIMESTAMPTZ") for t in window)
+    ts = exp.cast(column(spine.timestamp), "TIMESTAMPTZ")
     windowed = (
         exp.select(exp.Star())
-        .from_(exp.paren(probed.relation.copy()) if isinstance(probed.relation, exp.Query) else probed.relation.copy())
+        .from_(spine.relation.copy())
         .where(exp.and_(exp.GTE(this=ts.copy(), expression=start), exp.LT(this=ts, expression=end)))
     )
     relation = windowed.subquery(exp.to_identifier(f"_fsql_{label}_spine", quoted=True))
-    spine_spec = Spine(relation, spine_timestamp, probed.columns, None, probed.types)
-    query, _ = training_query(
-        project.definitions, spine=spine_spec, dialect=engine.dialect, service=service, file_root=project.config.root
-    )
+    windowed_spine = Spine(relation, spine.timestamp, spine.columns, None, spine.types)
+    query, _ = training_query(definitions, spine=windowed_spine, dialect=dialect, service=service, file_root=file_root)
     return query
+
+
+def compile_drift(features: list[Compared], *, reference: exp.Expr, current: exp.Expr, dialect: str, title: str) -> str:
+    """The SQL text of the drift query for `dialect` (its header says what it compares)."""
+    query = drift_query(reference, current, features, materialize=dialect in MATERIALIZED_CTES)
+    header = [
+        f"fsql drift of {title}",
+        f"one row per feature: null counts, PSI (bins at the reference's quantiles, empty shares as {EPSILON}),",
+        "KS for numeric features, PSI and Pearson's chi-square over the categories of categorical ones",
+    ]
+    return render(query, dialect, header)
 
 
 def _file_relation(project: Project, engine: OfflineEngine, path: Path, label: str, names: list[str]) -> exp.Expr:

@@ -53,11 +53,19 @@ class Compared:
     bins: int = 10
 
 
-def drift_query(reference: exp.Expr, current: exp.Expr, features: Sequence[Compared]) -> exp.Select:
+# Dialects whose CTEs can be asked to be computed once (`AS MATERIALIZED`): each side is read
+# by every feature's statistics, and DuckDB otherwise inlines a CTE at every reference.
+MATERIALIZED_CTES = frozenset({"duckdb", "postgres"})
+
+
+def drift_query(
+    reference: exp.Expr, current: exp.Expr, features: Sequence[Compared], *, materialize: bool = False
+) -> exp.Select:
     """The query: one row per feature, with the columns of RESULT_COLUMNS.
 
     Args:
         reference, current: a query or a table, each holding every feature as a column.
+        materialize: compute the two sides once (`AS MATERIALIZED`; see MATERIALIZED_CTES).
 
     Example:
         >>> q = drift_query(exp.to_table("a"), exp.to_table("b"), [Compared("x", NUMERIC)])
@@ -81,17 +89,18 @@ def drift_query(reference: exp.Expr, current: exp.Expr, features: Sequence[Compa
         parts.append(_row(feature, names))
     union: exp.Query = parts[0]
     for part in parts[1:]:
-        union = exp.union(union, part, distinct=False)
+        union = exp.union(union, part, distinct=False, copy=False)
     query = exp.select(exp.Star()).from_(union.subquery(ident("_fsql_drift")))
-    for name, body in ctes:
-        query = query.with_(ident(name), as_=body)
+    for index, (name, body) in enumerate(ctes):
+        query = query.with_(ident(name), as_=body, materialized=True if materialize and index < 2 else None, copy=False)
     return query.order_by(exp.Ordered(this=column("feature")))
 
 
 class _Names:
     def __init__(self, index: int) -> None:
         prefix = f"_fsql_f{index}"
-        self.values, self.totals, self.edges, self.cells = (f"{prefix}_{s}" for s in ("values", "totals", "edges", "cells"))
+        self.values, self.totals = f"{prefix}_values", f"{prefix}_totals"
+        self.edges, self.cells = f"{prefix}_edges", f"{prefix}_cells"
 
 
 def _relation(relation: exp.Expr) -> exp.Expr:
@@ -102,7 +111,7 @@ def _table(name: str, alias: str | None = None) -> exp.Table:
     return exp.Table(this=ident(name), alias=exp.TableAlias(this=ident(alias)) if alias else None)
 
 
-def _num(value: float | int) -> exp.Literal:
+def _num(value: float | int) -> exp.Expr:
     return exp.Literal.number(value)
 
 
@@ -123,7 +132,7 @@ def _cuts(bins: int) -> exp.Query:
     selects = [exp.select(exp.alias_(_num(k), "k", quoted=True)) for k in range(1, max(bins, 2))]
     query: exp.Query = selects[0]
     for select in selects[1:]:
-        query = exp.union(query, select, distinct=False)
+        query = exp.union(query, select, distinct=False, copy=False)
     return query
 
 
@@ -266,7 +275,8 @@ def _ks(names: _Names) -> exp.Select:
 
     def cdf(side: str, total: str) -> exp.Expr:
         running = exp.Window(this=_sum(column(side)), order=order.copy(), spec=spec.copy())
-        return exp.Div(this=_double(running), expression=_double(exp.Nullif(this=column(total, "t"), expression=_num(0))))
+        whole = exp.Nullif(this=column(total, "t"), expression=_num(0))
+        return exp.Div(this=_double(running), expression=_double(whole))
 
     per_value = (
         exp.select(column("x"), exp.alias_(_by_side(0, column("n")), "r", quoted=True),
@@ -274,11 +284,12 @@ def _ks(names: _Names) -> exp.Select:
         .from_(_table(names.values))
         .group_by(column("x"))
     )  # fmt: skip
+    gap = exp.Abs(this=exp.Sub(this=cdf("r", "r_total"), expression=cdf("c", "c_total")))
     gaps = (
-        exp.select(exp.alias_(exp.Abs(this=exp.Sub(this=cdf("r", "r_total"), expression=cdf("c", "c_total"))), "gap", quoted=True))
+        exp.select(exp.alias_(gap, "gap", quoted=True))
         .from_(per_value.subquery(ident("per_value")))
         .join(_table(names.totals, "t"), join_type="CROSS")
-    )  # fmt: skip
+    )
     return exp.select(exp.alias_(exp.Max(this=column("gap")), "ks", quoted=True)).from_(gaps.subquery(ident("gaps")))
 
 
