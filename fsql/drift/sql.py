@@ -123,6 +123,12 @@ def _when(condition: exp.Expr, then: exp.Expr, otherwise: exp.Expr) -> exp.Case:
     return exp.Case(ifs=[exp.If(this=condition, true=then)], default=otherwise)
 
 
+def _ascending(name: str) -> exp.Ordered:
+    """ORDER BY name, over values never NULL: NULLS FIRST is BigQuery's and Spark's default, so none
+    of them needs a NULLS clause it cannot translate inside a window."""
+    return exp.Ordered(this=column(name), nulls_first=True)
+
+
 def _sum(value: exp.Expr) -> exp.Sum:
     return exp.Sum(this=value)
 
@@ -175,7 +181,7 @@ def _edges(names: _Names, bins: int) -> exp.Select:
     """The reference's quantile edges: x where, for a cut k, (cum - n) * B < k * total <= cum * B."""
     cumulative = exp.Window(
         this=_sum(column("n")),
-        order=exp.Order(expressions=[exp.Ordered(this=column("x"))]),
+        order=exp.Order(expressions=[_ascending("x")]),
         spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
     )
     ranked = (
@@ -270,7 +276,7 @@ def _chi2() -> exp.Expr:
 
 def _ks(names: _Names) -> exp.Select:
     """max |F_ref(x) - F_cur(x)| over the values, each CDF a running sum of counts over its total."""
-    order = exp.Order(expressions=[exp.Ordered(this=column("x"))])
+    order = exp.Order(expressions=[_ascending("x")])
     spec = exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW")
 
     def cdf(side: str, total: str) -> exp.Expr:
