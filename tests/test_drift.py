@@ -8,6 +8,7 @@ import json
 import shutil
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from typer.testing import CliRunner
 import fsql
 from fsql.cli import app
 from fsql.compile.spine import Spine
+from fsql.drift.html import write_html
 from fsql.drift.model import EPSILON
 from fsql.drift.run import DriftReport, Side, compile_drift, plan, run_drift, window_relation
 from fsql.errors import DefinitionError, FsqlError
@@ -303,6 +305,10 @@ def test_cli_windows_need_a_spine_and_a_window_reads_start_to_end(
     assert backwards.exit_code == 2 and "START must come before END" in backwards.stderr
     ran = runner.invoke(app, ["drift", "-s", "usage", *windows, "--reference-window", "2024-03-01..2024-03-15"])
     assert ran.exit_code == 1 and "significant" in ran.stderr
+    empty = runner.invoke(app, ["drift", "-s", "usage", *windows[:2], "--reference-window", "2024-03-01..2024-03-15",
+                                "--current-window", "2025-01-01..2025-02-01"])  # fmt: skip
+    assert empty.exit_code == 2 and "the current side (spine window [2025-01-01" in empty.stderr
+    assert "has no rows" in empty.stderr
 
 
 # --- Postgres ----------------------------------------------------------------------------------------
@@ -376,3 +382,67 @@ def test_golden_drift_sql(dialect: str, update_golden: bool, tmp_path: Path) -> 
         if not update_golden:
             pytest.fail(f"wrote missing golden file {path}; review it and rerun")
     assert sql == path.read_text(), f"{path} differs: review, then rerun with --update-golden"
+
+
+# --- the HTML report ---------------------------------------------------------------------------------
+
+
+class _Svgs(HTMLParser):
+    """Each histogram's rects, by feature and side, with the count their title gives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bars: dict[str, dict[str, list[str]]] = {}
+        self._feature: str | None = None
+        self._side: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "svg":
+            self._feature = str(found["data-feature"])
+            self.bars[self._feature] = {"reference": [], "current": []}
+        elif tag == "rect" and self._feature is not None:
+            self._side = found["class"]
+
+    def handle_data(self, data: str) -> None:
+        if self._feature is not None and self._side is not None:
+            self.bars[self._feature][self._side].append(data)
+            self._side = None
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "svg":
+            self._feature = None
+
+
+def test_html_report_draws_each_features_histogram_reference_against_current(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p")
+    reference, current = split(pq.read_table(root / "data" / "events.parquet"), root)
+    report = run_drift(
+        fsql.load_project(root), service="usage", reference=Side(file=reference), current=Side(file=current),
+        histograms=True,
+    )  # fmt: skip
+    page = write_html(report, tmp_path / "out" / "drift.html").read_text()
+    assert "<script" not in page  # static: opens from the file system, no server
+    parser = _Svgs()
+    parser.feed(page)
+    assert set(parser.bars) == set(FEATURES)
+    r, c = values(pq.read_table(reference), "shifted"), values(pq.read_table(current), "shifted")
+    cut = edges(r)
+    expected = [np.bincount(np.searchsorted(cut, v, side="left"), minlength=len(cut) + 1) for v in (r, c)]
+    histogram = report.histograms["shifted"]
+    assert histogram.reference == expected[0].tolist() and histogram.current == expected[1].tolist()
+    assert histogram.labels[0] == f"<= {cut[0]:.4g}" and histogram.labels[-1] == f"> {cut[-1]:.4g}"
+    assert len(parser.bars["shifted"]["reference"]) == len(cut) + 1
+    assert parser.bars["shifted"]["current"][-1].startswith(f"> {cut[-1]:.4g}: current {expected[1][-1]} ")
+    plan_bars = dict(zip(report.histograms["plan"].labels, report.histograms["plan"].reference, strict=True))
+    assert plan_bars["max"] == 0 and set(plan_bars) == {"free", "pro", "team", "max"}
+
+
+def test_cli_writes_the_html_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = write_project(tmp_path / "p")
+    monkeypatch.chdir(root)
+    reference, current = split(pq.read_table(root / "data" / "events.parquet"), root)
+    args = ["drift", "-s", "usage", "--reference", str(reference), "--current", str(current), "--html", "r.html"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "wrote r.html" in result.stderr
+    assert (root / "r.html").read_text().count('<svg class="histogram"') == len(FEATURES)

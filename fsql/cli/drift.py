@@ -45,7 +45,13 @@ def run(project: Project, *, service: str, reference: Side, current: Side, spine
     if output not in ("table", "json"):
         raise ProjectError(f"--output must be 'table' or 'json', not '{output}'")
     report = run_drift(
-        project, service=service, reference=reference, current=current, spine=spine, spine_timestamp=spine_timestamp
+        project,
+        service=service,
+        reference=reference,
+        current=current,
+        spine=spine,
+        spine_timestamp=spine_timestamp,
+        histograms=html is not None,
     )
     if html is not None:
         from fsql.drift.html import write_html

@@ -28,7 +28,7 @@ from fsql.errors import FsqlError, ProjectError
 from fsql.spec import Definitions
 
 from .model import EPSILON, Thresholds
-from .sql import CATEGORICAL, MATERIALIZED_CTES, NUMERIC, Compared, drift_query
+from .sql import CATEGORICAL, MATERIALIZED_CTES, NUMERIC, Compared, drift_query, histogram_query
 
 if TYPE_CHECKING:
     from fsql.api import Project, SpineInput
@@ -98,6 +98,17 @@ class FeatureDrift:
 
 
 @dataclass
+class Histogram:
+    """A feature's cells, reference against current: bins in order, or its most frequent categories."""
+
+    feature: str
+    kind: str
+    labels: list[str]
+    reference: list[int]
+    current: list[int]
+
+
+@dataclass
 class DriftReport:
     service: str
     reference: str
@@ -107,6 +118,7 @@ class DriftReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (feature, why)
     sql_path: Path | None = None
     seconds: float = 0.0
+    histograms: dict[str, Histogram] = field(default_factory=dict)  # when asked for (`--html`)
 
     @property
     def failed(self) -> bool:
@@ -164,11 +176,13 @@ def run_drift(
     current: Side,
     spine: SpineInput | None = None,
     spine_timestamp: str = DEFAULT_SPINE_TIMESTAMP,
+    histograms: bool = False,
 ) -> DriftReport:
     """Compute and judge the drift of a service's features from `reference` to `current`.
 
     Args:
         spine: the spine the windows read (needed when a side is a window).
+        histograms: also fetch each feature's cells (a second query) into `report.histograms`.
 
     Raises:
         ProjectError: a window without a spine, a file missing or lacking a feature column.
@@ -192,6 +206,16 @@ def run_drift(
         report.sql_path = path.relative_to(project.config.root) if path.is_relative_to(project.config.root) else path
         result = engine.query_arrow(sql, sql_path=report.sql_path, node=f"drift.{service}")
         rows = {r["feature"]: r for r in result.to_pylist()}
+        if histograms and all(rows[n]["current_rows"] for n in names):
+            query = histogram_query(
+                sides[0], sides[1], [p.compared for p in planned], materialize=engine.dialect in MATERIALIZED_CTES
+            )
+            text = render(query, engine.dialect, [f"fsql drift histograms of service '{service}'"])
+            shown = artifacts.write_sql(
+                project.config.target_dir, "run", engine.dialect, f"drift/{service}_histograms", text
+            )
+            cells = engine.query_arrow(text, sql_path=shown, node=f"drift.{service}.histograms").to_pylist()
+            report.histograms = _histograms(planned, cells)
     finally:
         engine.close()
     first = next(iter(rows.values()))
@@ -297,6 +321,41 @@ def _judged(planned: _Planned, row: dict[str, Any]) -> FeatureDrift:
         drift.reasons.append(f"KS {drift.ks:.3f} > {t.ks:g}")
     drift.status = next((s for s in STATUSES if s in found), "ok")
     return drift
+
+
+MOST_CATEGORIES = 20  # a report shows at most these, the rest summed as "(other)"
+
+
+def _histograms(planned: list[_Planned], rows: list[dict[str, Any]]) -> dict[str, Histogram]:
+    found = {}
+    for p in planned:
+        name, kind = p.compared.name, p.compared.kind
+        cells = [r for r in rows if r["feature"] == name and r["part"] == "cell"]
+        if kind == NUMERIC:
+            edges = sorted(r["edge"] for r in rows if r["feature"] == name and r["part"] == "edge")
+            by_bin = {int(r["label"]): r for r in cells}
+            bins = range(len(edges) + 1)
+            labels = [_bin_label(edges, i) for i in bins]
+            counts = [(by_bin[i]["r"], by_bin[i]["c"]) if i in by_bin else (0, 0) for i in bins]
+        else:
+            ordered = sorted(cells, key=lambda r: (-(r["r"] + r["c"]), str(r["label"])))
+            kept, rest = ordered[:MOST_CATEGORIES], ordered[MOST_CATEGORIES:]
+            labels = [str(r["label"]) for r in kept] + (["(other)"] if rest else [])
+            counts = [(r["r"], r["c"]) for r in kept]
+            if rest:
+                counts.append((sum(r["r"] for r in rest), sum(r["c"] for r in rest)))
+        found[name] = Histogram(name, kind, labels, [int(r) for r, _ in counts], [int(c) for _, c in counts])
+    return found
+
+
+def _bin_label(edges: list[float], index: int) -> str:
+    if not edges:
+        return "all"
+    if index == 0:
+        return f"<= {edges[0]:.4g}"
+    if index == len(edges):
+        return f"> {edges[-1]:.4g}"
+    return f"({edges[index - 1]:.4g}, {edges[index]:.4g}]"
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -24,7 +24,7 @@ Categorical features (text, booleans): each distinct value is a category.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -74,9 +74,33 @@ def drift_query(
     """
     if not features:
         raise ValueError("drift_query needs at least one feature")
+    return _assembled(reference, current, features, _row, materialize).order_by(exp.Ordered(this=column("feature")))
+
+
+def histogram_query(
+    reference: exp.Expr, current: exp.Expr, features: Sequence[Compared], *, materialize: bool = False
+) -> exp.Select:
+    """The cells behind the statistics, for a report's histograms: rows (feature, part, label, r, c, edge).
+
+    `part` 'cell' is one bin (label: its index) or category (label: the value as text) with the
+    reference's and the current's counts; `part` 'edge' is a numeric feature's bin edge.
+    """
+    if not features:
+        raise ValueError("histogram_query needs at least one feature")
+    return _assembled(reference, current, features, _histogram_rows, materialize)
+
+
+def _assembled(
+    reference: exp.Expr,
+    current: exp.Expr,
+    features: Sequence[Compared],
+    final: Callable[[Compared, _Names], exp.Query],
+    materialize: bool,
+) -> exp.Select:
+    """The CTEs every feature's statistics read, and the UNION ALL of `final` per feature over them."""
     ctes: list[tuple[str, exp.Expr]] = [(REFERENCE, _relation(reference)), (CURRENT, _relation(current))]
     ctes.append((_CUTS, _cuts(max(f.bins for f in features))))
-    parts: list[exp.Select] = []
+    parts: list[exp.Query] = []
     for index, feature in enumerate(features):
         names = _Names(index)
         ctes.append((names.values, _values(feature.name)))
@@ -86,14 +110,39 @@ def drift_query(
             ctes.append((names.cells, _bins(names)))
         else:
             ctes.append((names.cells, _categories(names)))
-        parts.append(_row(feature, names))
+        parts.append(final(feature, names))
     union: exp.Query = parts[0]
     for part in parts[1:]:
         union = exp.union(union, part, distinct=False, copy=False)
     query = exp.select(exp.Star()).from_(union.subquery(ident("_fsql_drift")))
     for index, (name, body) in enumerate(ctes):
         query = query.with_(ident(name), as_=body, materialized=True if materialize and index < 2 else None, copy=False)
-    return query.order_by(exp.Ordered(this=column("feature")))
+    return query
+
+
+def _histogram_rows(feature: Compared, names: _Names) -> exp.Query:
+    def text(value: str) -> exp.Expr:
+        return exp.cast(exp.Literal.string(value), "TEXT")
+
+    cells = exp.select(
+        exp.alias_(text(feature.name), "feature", quoted=True),
+        exp.alias_(text("cell"), "part", quoted=True),
+        exp.alias_(exp.cast(column("cell"), "TEXT"), "label", quoted=True),
+        exp.alias_(exp.cast(column("r"), "BIGINT"), "r", quoted=True),
+        exp.alias_(exp.cast(column("c"), "BIGINT"), "c", quoted=True),
+        exp.alias_(_double(exp.Null()), "edge", quoted=True),
+    ).from_(_table(names.cells))
+    if feature.kind != NUMERIC:
+        return cells
+    edges = exp.select(
+        exp.alias_(text(feature.name), "feature", quoted=True),
+        exp.alias_(text("edge"), "part", quoted=True),
+        exp.alias_(exp.cast(exp.Null(), "TEXT"), "label", quoted=True),
+        exp.alias_(exp.cast(_num(0), "BIGINT"), "r", quoted=True),
+        exp.alias_(exp.cast(_num(0), "BIGINT"), "c", quoted=True),
+        exp.alias_(_double(column("edge")), "edge", quoted=True),
+    ).from_(_table(names.edges))
+    return exp.union(cells, edges, distinct=False, copy=False)
 
 
 class _Names:
