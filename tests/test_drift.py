@@ -12,12 +12,16 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import scipy.stats
+import sqlglot
+from pit_window import check_bigquery_sql
+from sqlglot import exp
 from typer.testing import CliRunner
 
 import fsql
@@ -356,6 +360,31 @@ def test_spine_windows_on_postgres_read_the_training_query(
     check_against_scipy(report, events.slice(0, N_REFERENCE), events.slice(N_REFERENCE))
     check_verdicts(report)
     assert "LEFT JOIN LATERAL" in (root / "target" / "run" / "postgres" / "drift" / "usage.sql").read_text()
+
+
+# --- BigQuery SQL, transpiled to DuckDB and run ---------------------------------------------------
+
+
+def test_bigquery_drift_sql_transpiled_and_run_agrees_with_scipy(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p")
+    project = fsql.load_project(root, data_checks=False)
+    reference, current = split(pq.read_table(root / "data" / "events.parquet"), root)
+    planned, _ = plan(project, "usage")
+    sides = [exp.Table(this=exp.to_identifier(name, quoted=True)) for name in ("ref_set", "cur_set")]
+    sql = compile_drift([p.compared for p in planned], reference=sides[0], current=sides[1], dialect="bigquery",
+                        title="files")  # fmt: skip
+    check_bigquery_sql(sql)
+    assert "MATERIALIZED" not in sql and "NULLS" not in sql
+    connection = duckdb.connect()
+    connection.register("ref_set", pq.read_table(reference))
+    connection.register("cur_set", pq.read_table(current))
+    rows = connection.sql(sqlglot.parse_one(sql, read="bigquery").sql("duckdb")).to_arrow_table().to_pylist()
+    by_name = {row["feature"]: row for row in rows}
+    for name in FEATURES:
+        r, c = values(pq.read_table(reference), name), values(pq.read_table(current), name)
+        expected = numeric_expected(r, c) if name in NUMERIC else categorical_expected(r, c)
+        for statistic, value in expected.items():
+            assert by_name[name][statistic] == pytest.approx(value, abs=TOLERANCE), (name, statistic)
 
 
 # --- golden SQL per dialect --------------------------------------------------------------------------

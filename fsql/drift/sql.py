@@ -74,7 +74,7 @@ def drift_query(
     """
     if not features:
         raise ValueError("drift_query needs at least one feature")
-    return _assembled(reference, current, features, _row, materialize).order_by(exp.Ordered(this=column("feature")))
+    return _assembled(reference, current, features, _row, materialize).order_by(_ascending("feature"))
 
 
 def histogram_query(

@@ -1229,4 +1229,4 @@ FROM (
   ) AS `s`
 ) AS `_fsql_drift`
 ORDER BY
-  `feature` NULLS LAST
+  `feature`

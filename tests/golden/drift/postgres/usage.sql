@@ -1095,4 +1095,4 @@ FROM (
   ) AS "s"
 ) AS "_fsql_drift"
 ORDER BY
-  "feature"
+  "feature" NULLS FIRST

@@ -1227,4 +1227,4 @@ FROM (
   ) AS `s`
 ) AS `_fsql_drift`
 ORDER BY
-  `feature` NULLS LAST
+  `feature`
