@@ -276,6 +276,15 @@ def test_a_wrong_drift_setting_is_a_definition_error_at_its_line(tmp_path: Path,
     assert f"defs.yml:{line}:" in str(caught.value)
 
 
+def test_a_views_drift_setting_is_checked_at_its_line_too(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p")
+    defs = root / "definitions" / "defs.yml"
+    defs.write_text(defs.read_text().replace("drift: {null_rate: 0.05}", "drift: {null_rate: 0.05, enabled: maybe}"))
+    line = next(i for i, text in enumerate(defs.read_text().splitlines(), 1) if "enabled: maybe" in text)
+    with pytest.raises(DefinitionError, match=rf"defs.yml:{line}:\d+: feature view 'stats' drift: 'enabled' must be"):
+        fsql.load_project(root).validate(data_checks=False)
+
+
 def test_cli_prints_json_and_exits_1_on_significant_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = write_project(tmp_path / "p")
     monkeypatch.chdir(root)
@@ -475,3 +484,12 @@ def test_cli_writes_the_html_report(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1 and "wrote r.html" in result.stderr
     assert (root / "r.html").read_text().count('<svg class="histogram"') == len(FEATURES)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_both_sides_training_queries_keep_their_ctes_apart(dialect: str) -> None:
+    """Spark hoists nested CTEs into one WITH: the two sides' CTEs must not share a name."""
+    sql = (GOLDEN / dialect / "usage.sql").read_text()
+    names = [cte.alias for cte in sqlglot.parse_one(sql, read=dialect).find_all(exp.CTE)]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    assert "_fsql_reference__spine" in names and "_fsql_current__spine" in names

@@ -98,7 +98,8 @@ def _assembled(
     materialize: bool,
 ) -> exp.Select:
     """The CTEs every feature's statistics read, and the UNION ALL of `final` per feature over them."""
-    ctes: list[tuple[str, exp.Expr]] = [(REFERENCE, _relation(reference)), (CURRENT, _relation(current))]
+    sides = (_relation(reference.copy(), REFERENCE), _relation(current.copy(), CURRENT))
+    ctes: list[tuple[str, exp.Expr]] = [(REFERENCE, sides[0]), (CURRENT, sides[1])]
     ctes.append((_CUTS, _cuts(max(f.bins for f in features))))
     parts: list[exp.Query] = []
     for index, feature in enumerate(features):
@@ -152,8 +153,47 @@ class _Names:
         self.edges, self.cells = f"{prefix}_edges", f"{prefix}_cells"
 
 
-def _relation(relation: exp.Expr) -> exp.Expr:
-    return relation if isinstance(relation, exp.Query) else exp.select(exp.Star()).from_(relation)
+def _relation(relation: exp.Expr, side: str) -> exp.Expr:
+    if not isinstance(relation, exp.Query):
+        return exp.select(exp.Star()).from_(relation)
+    return _prefixed_ctes(relation, f"{side}__")
+
+
+def _prefixed_ctes(query: exp.Query, prefix: str) -> exp.Query:
+    """The query with its CTEs renamed `<prefix><name>`: both sides are training queries with
+    the same CTE names, and some dialects (Spark) hoist nested CTEs into one WITH.
+
+    A CTE is visible to the CTEs after it and to the query body, never to itself (not
+    recursive): `spine AS (SELECT * FROM spine)` reads the table, and keeps reading it.
+    """
+    with_ = query.args.get("with_")
+    if not isinstance(with_, exp.With):
+        return query
+    ctes = list(with_.expressions)
+    for index, cte in enumerate(ctes):
+        old = cte.alias
+        new = f"{prefix}{old}"
+        readers: list[exp.Expr] = [c.this for c in ctes[index + 1 :]]
+        readers.extend(v for k, v in query.args.items() if k != "with_" and isinstance(v, exp.Expr))
+        for reader in readers:
+            _rename_reads(reader, old, new)
+        for join in query.args.get("joins") or []:
+            _rename_reads(join, old, new)
+        cte.set("alias", exp.TableAlias(this=ident(new)))
+    return query
+
+
+def _rename_reads(node: exp.Expr, old: str, new: str) -> None:
+    """Reads of relation `old` (a table, or a bare name in FROM/JOIN) read `new`, aliased `old`
+    when they had no alias, so the columns qualified with `old` still resolve."""
+    for found in list(node.find_all(exp.Table, exp.Identifier)):
+        if isinstance(found, exp.Identifier):
+            if found.name == old and isinstance(found.parent, exp.From | exp.Join) and found.arg_key == "this":
+                found.replace(exp.Table(this=ident(new), alias=exp.TableAlias(this=ident(old))))
+        elif found.name == old and not found.args.get("db") and not found.args.get("catalog"):
+            if not found.alias:
+                found.set("alias", exp.TableAlias(this=ident(old)))
+            found.set("this", ident(new))
 
 
 def _table(name: str, alias: str | None = None) -> exp.Table:

@@ -2,7 +2,7 @@
 -- one row per feature: null counts, PSI (bins at the reference's quantiles, empty shares as 0.0001),
 -- KS for numeric features, PSI and Pearson's chi-square over the categories of categorical ones
 WITH "_fsql_reference" AS MATERIALIZED (
-  WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS (
+  WITH "_fsql_reference__spine" /* spine: the rows asked for, each kept once, labels included */ AS (
     SELECT
       *
     FROM (
@@ -13,7 +13,7 @@ WITH "_fsql_reference" AS MATERIALIZED (
         CAST("event_timestamp" AS TIMESTAMPTZ) >= CAST('2024-03-01T00:00:00+00:00' AS TIMESTAMPTZ)
         AND CAST("event_timestamp" AS TIMESTAMPTZ) < CAST('2024-03-15T00:00:00+00:00' AS TIMESTAMPTZ)
     ) AS "_fsql_reference_spine"
-  ), "stats__rows" /* stats: feature rows from source 'events' */ AS (
+  ), "_fsql_reference__stats__rows" /* stats: feature rows from source 'events' */ AS (
     SELECT
       "user_id",
       "event_ts" AS "_fsql_event_ts",
@@ -39,13 +39,13 @@ WITH "_fsql_reference" AS MATERIALIZED (
     "stats"."sparse" AS "sparse",
     "stats"."active" AS "active",
     "stats"."seen_at" AS "seen_at"
-  FROM "spine"
+  FROM "_fsql_reference__spine" AS "spine"
   /* stats: latest row at or before the spine's timestamp, per key */
-  ASOF LEFT JOIN "stats__rows" AS "stats"
+  ASOF LEFT JOIN "_fsql_reference__stats__rows" AS "stats"
     ON "spine"."user_id" = "stats"."user_id"
     AND "spine"."event_timestamp" >= "stats"."_fsql_event_ts"
 ), "_fsql_current" AS MATERIALIZED (
-  WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS (
+  WITH "_fsql_current__spine" /* spine: the rows asked for, each kept once, labels included */ AS (
     SELECT
       *
     FROM (
@@ -56,7 +56,7 @@ WITH "_fsql_reference" AS MATERIALIZED (
         CAST("event_timestamp" AS TIMESTAMPTZ) >= CAST('2024-03-15T00:00:00+00:00' AS TIMESTAMPTZ)
         AND CAST("event_timestamp" AS TIMESTAMPTZ) < CAST('2024-04-01T00:00:00+00:00' AS TIMESTAMPTZ)
     ) AS "_fsql_current_spine"
-  ), "stats__rows" /* stats: feature rows from source 'events' */ AS (
+  ), "_fsql_current__stats__rows" /* stats: feature rows from source 'events' */ AS (
     SELECT
       "user_id",
       "event_ts" AS "_fsql_event_ts",
@@ -82,9 +82,9 @@ WITH "_fsql_reference" AS MATERIALIZED (
     "stats"."sparse" AS "sparse",
     "stats"."active" AS "active",
     "stats"."seen_at" AS "seen_at"
-  FROM "spine"
+  FROM "_fsql_current__spine" AS "spine"
   /* stats: latest row at or before the spine's timestamp, per key */
-  ASOF LEFT JOIN "stats__rows" AS "stats"
+  ASOF LEFT JOIN "_fsql_current__stats__rows" AS "stats"
     ON "spine"."user_id" = "stats"."user_id"
     AND "spine"."event_timestamp" >= "stats"."_fsql_event_ts"
 ), "_fsql_cuts" AS (

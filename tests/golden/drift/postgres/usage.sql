@@ -2,7 +2,7 @@
 -- one row per feature: null counts, PSI (bins at the reference's quantiles, empty shares as 0.0001),
 -- KS for numeric features, PSI and Pearson's chi-square over the categories of categorical ones
 WITH "_fsql_reference" AS MATERIALIZED (
-  WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS (
+  WITH "_fsql_reference__spine" /* spine: the rows asked for, each kept once, labels included */ AS (
     SELECT
       *
     FROM (
@@ -13,7 +13,7 @@ WITH "_fsql_reference" AS MATERIALIZED (
         CAST("event_timestamp" AS TIMESTAMPTZ) >= CAST('2024-03-01T00:00:00+00:00' AS TIMESTAMPTZ)
         AND CAST("event_timestamp" AS TIMESTAMPTZ) < CAST('2024-03-15T00:00:00+00:00' AS TIMESTAMPTZ)
     ) AS "_fsql_reference_spine"
-  ), "stats__rows" /* stats: feature rows from source 'events' */ AS (
+  ), "_fsql_reference__stats__rows" /* stats: feature rows from source 'events' */ AS (
     SELECT
       "user_id",
       "event_ts" AS "_fsql_event_ts",
@@ -39,7 +39,7 @@ WITH "_fsql_reference" AS MATERIALIZED (
     "stats"."sparse" AS "sparse",
     "stats"."active" AS "active",
     "stats"."seen_at" AS "seen_at"
-  FROM "spine"
+  FROM "_fsql_reference__spine" AS "spine"
   /* stats: latest row at or before the spine's timestamp, per key */
   LEFT JOIN LATERAL (
     SELECT
@@ -51,7 +51,7 @@ WITH "_fsql_reference" AS MATERIALIZED (
       "candidate"."sparse",
       "candidate"."active",
       "candidate"."seen_at"
-    FROM "stats__rows" AS "candidate"
+    FROM "_fsql_reference__stats__rows" AS "candidate"
     WHERE
       "candidate"."user_id" = "spine"."user_id"
       AND "candidate"."_fsql_event_ts" <= "spine"."event_timestamp"
@@ -61,7 +61,7 @@ WITH "_fsql_reference" AS MATERIALIZED (
   ) AS "stats"
     ON TRUE
 ), "_fsql_current" AS MATERIALIZED (
-  WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS (
+  WITH "_fsql_current__spine" /* spine: the rows asked for, each kept once, labels included */ AS (
     SELECT
       *
     FROM (
@@ -72,7 +72,7 @@ WITH "_fsql_reference" AS MATERIALIZED (
         CAST("event_timestamp" AS TIMESTAMPTZ) >= CAST('2024-03-15T00:00:00+00:00' AS TIMESTAMPTZ)
         AND CAST("event_timestamp" AS TIMESTAMPTZ) < CAST('2024-04-01T00:00:00+00:00' AS TIMESTAMPTZ)
     ) AS "_fsql_current_spine"
-  ), "stats__rows" /* stats: feature rows from source 'events' */ AS (
+  ), "_fsql_current__stats__rows" /* stats: feature rows from source 'events' */ AS (
     SELECT
       "user_id",
       "event_ts" AS "_fsql_event_ts",
@@ -98,7 +98,7 @@ WITH "_fsql_reference" AS MATERIALIZED (
     "stats"."sparse" AS "sparse",
     "stats"."active" AS "active",
     "stats"."seen_at" AS "seen_at"
-  FROM "spine"
+  FROM "_fsql_current__spine" AS "spine"
   /* stats: latest row at or before the spine's timestamp, per key */
   LEFT JOIN LATERAL (
     SELECT
@@ -110,7 +110,7 @@ WITH "_fsql_reference" AS MATERIALIZED (
       "candidate"."sparse",
       "candidate"."active",
       "candidate"."seen_at"
-    FROM "stats__rows" AS "candidate"
+    FROM "_fsql_current__stats__rows" AS "candidate"
     WHERE
       "candidate"."user_id" = "spine"."user_id"
       AND "candidate"."_fsql_event_ts" <= "spine"."event_timestamp"

@@ -1,7 +1,7 @@
 -- fsql drift of service 'usage': spine windows [2024-03-01, 2024-03-15) and [2024-03-15, 2024-04-01)
 -- one row per feature: null counts, PSI (bins at the reference's quantiles, empty shares as 0.0001),
 -- KS for numeric features, PSI and Pearson's chi-square over the categories of categorical ones
-WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS (
+WITH `_fsql_reference__spine` /* spine: the rows asked for, each kept once, labels included */ AS (
   SELECT
     *
   FROM (
@@ -12,7 +12,7 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
       CAST(`event_timestamp` AS TIMESTAMP) >= CAST('2024-03-01T00:00:00+00:00' AS TIMESTAMP)
       AND CAST(`event_timestamp` AS TIMESTAMP) < CAST('2024-03-15T00:00:00+00:00' AS TIMESTAMP)
   ) AS `_fsql_reference_spine`
-), `stats__rows` /* stats: feature rows from source 'events' */ AS (
+), `_fsql_reference__stats__rows` /* stats: feature rows from source 'events' */ AS (
   SELECT
     `user_id`,
     `event_ts` AS `_fsql_event_ts`,
@@ -31,9 +31,9 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     AND `event_ts` <= (
       SELECT
         MAX(CAST(`event_timestamp` AS TIMESTAMP))
-      FROM `spine`
+      FROM `_fsql_reference__spine` AS `spine`
     )
-), `stats__latest` /* stats: one row per key and event time, the latest created */ AS (
+), `_fsql_reference__stats__latest` /* stats: one row per key and event time, the latest created */ AS (
   SELECT
     `ranked`.`user_id`,
     `ranked`.`_fsql_event_ts`,
@@ -61,17 +61,17 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
         PARTITION BY `rows`.`user_id`, `rows`.`_fsql_event_ts`
         ORDER BY `rows`.`_fsql_event_ts` ASC
       ) AS `_fsql_rank`
-    FROM `stats__rows` AS `rows`
+    FROM `_fsql_reference__stats__rows` AS `rows`
   ) AS `ranked`
   WHERE
     `ranked`.`_fsql_rank` = 1
-), `stats__timeline` /* stats: spine times and event times per key, in one union */ AS (
+), `_fsql_reference__stats__timeline` /* stats: spine times and event times per key, in one union */ AS (
   SELECT DISTINCT
     `spine`.`user_id`,
     CAST(`spine`.`event_timestamp` AS TIMESTAMP) AS `_fsql_ts`,
     CAST(NULL AS TIMESTAMP) AS `_fsql_event_ts`,
     1 AS `_fsql_is_spine`
-  FROM `spine`
+  FROM `_fsql_reference__spine` AS `spine`
   WHERE
     NOT `spine`.`user_id` IS NULL AND NOT `spine`.`event_timestamp` IS NULL
   UNION ALL
@@ -80,8 +80,8 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     `latest`.`_fsql_event_ts`,
     `latest`.`_fsql_event_ts`,
     0
-  FROM `stats__latest` AS `latest`
-), `stats__pit` /* stats: per spine key and ts: the latest row at or before ts, in ttl */ AS (
+  FROM `_fsql_reference__stats__latest` AS `latest`
+), `_fsql_reference__stats__pit` /* stats: per spine key and ts: the latest row at or before ts, in ttl */ AS (
   SELECT
     `timeline`.`user_id`,
     `timeline`.`_fsql_ts`,
@@ -103,9 +103,9 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
         ORDER BY `_fsql_ts` ASC, `_fsql_is_spine` ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `_fsql_event_ts`
-    FROM `stats__timeline`
+    FROM `_fsql_reference__stats__timeline` AS `stats__timeline`
   ) AS `timeline`
-  INNER JOIN `stats__latest` AS `latest`
+  INNER JOIN `_fsql_reference__stats__latest` AS `latest`
     ON `latest`.`user_id` = `timeline`.`user_id`
     AND `latest`.`_fsql_event_ts` = `timeline`.`_fsql_event_ts`
   WHERE
@@ -121,12 +121,12 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     `stats`.`sparse` AS `sparse`,
     `stats`.`active` AS `active`,
     `stats`.`seen_at` AS `seen_at`
-  FROM `spine`
+  FROM `_fsql_reference__spine` AS `spine`
   /* stats: features for the spine row's keys and ts */
-  LEFT JOIN `stats__pit` AS `stats`
+  LEFT JOIN `_fsql_reference__stats__pit` AS `stats`
     ON `stats`.`user_id` = `spine`.`user_id`
     AND `stats`.`_fsql_ts` = CAST(`spine`.`event_timestamp` AS TIMESTAMP)
-), `spine` /* spine: the rows asked for, each kept once, labels included */ AS (
+), `_fsql_current__spine` /* spine: the rows asked for, each kept once, labels included */ AS (
   SELECT
     *
   FROM (
@@ -137,7 +137,7 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
       CAST(`event_timestamp` AS TIMESTAMP) >= CAST('2024-03-15T00:00:00+00:00' AS TIMESTAMP)
       AND CAST(`event_timestamp` AS TIMESTAMP) < CAST('2024-04-01T00:00:00+00:00' AS TIMESTAMP)
   ) AS `_fsql_current_spine`
-), `stats__rows` /* stats: feature rows from source 'events' */ AS (
+), `_fsql_current__stats__rows` /* stats: feature rows from source 'events' */ AS (
   SELECT
     `user_id`,
     `event_ts` AS `_fsql_event_ts`,
@@ -156,9 +156,9 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     AND `event_ts` <= (
       SELECT
         MAX(CAST(`event_timestamp` AS TIMESTAMP))
-      FROM `spine`
+      FROM `_fsql_current__spine` AS `spine`
     )
-), `stats__latest` /* stats: one row per key and event time, the latest created */ AS (
+), `_fsql_current__stats__latest` /* stats: one row per key and event time, the latest created */ AS (
   SELECT
     `ranked`.`user_id`,
     `ranked`.`_fsql_event_ts`,
@@ -186,17 +186,17 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
         PARTITION BY `rows`.`user_id`, `rows`.`_fsql_event_ts`
         ORDER BY `rows`.`_fsql_event_ts` ASC
       ) AS `_fsql_rank`
-    FROM `stats__rows` AS `rows`
+    FROM `_fsql_current__stats__rows` AS `rows`
   ) AS `ranked`
   WHERE
     `ranked`.`_fsql_rank` = 1
-), `stats__timeline` /* stats: spine times and event times per key, in one union */ AS (
+), `_fsql_current__stats__timeline` /* stats: spine times and event times per key, in one union */ AS (
   SELECT DISTINCT
     `spine`.`user_id`,
     CAST(`spine`.`event_timestamp` AS TIMESTAMP) AS `_fsql_ts`,
     CAST(NULL AS TIMESTAMP) AS `_fsql_event_ts`,
     1 AS `_fsql_is_spine`
-  FROM `spine`
+  FROM `_fsql_current__spine` AS `spine`
   WHERE
     NOT `spine`.`user_id` IS NULL AND NOT `spine`.`event_timestamp` IS NULL
   UNION ALL
@@ -205,8 +205,8 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     `latest`.`_fsql_event_ts`,
     `latest`.`_fsql_event_ts`,
     0
-  FROM `stats__latest` AS `latest`
-), `stats__pit` /* stats: per spine key and ts: the latest row at or before ts, in ttl */ AS (
+  FROM `_fsql_current__stats__latest` AS `latest`
+), `_fsql_current__stats__pit` /* stats: per spine key and ts: the latest row at or before ts, in ttl */ AS (
   SELECT
     `timeline`.`user_id`,
     `timeline`.`_fsql_ts`,
@@ -228,9 +228,9 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
         ORDER BY `_fsql_ts` ASC, `_fsql_is_spine` ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
       ) AS `_fsql_event_ts`
-    FROM `stats__timeline`
+    FROM `_fsql_current__stats__timeline` AS `stats__timeline`
   ) AS `timeline`
-  INNER JOIN `stats__latest` AS `latest`
+  INNER JOIN `_fsql_current__stats__latest` AS `latest`
     ON `latest`.`user_id` = `timeline`.`user_id`
     AND `latest`.`_fsql_event_ts` = `timeline`.`_fsql_event_ts`
   WHERE
@@ -246,9 +246,9 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     `stats`.`sparse` AS `sparse`,
     `stats`.`active` AS `active`,
     `stats`.`seen_at` AS `seen_at`
-  FROM `spine`
+  FROM `_fsql_current__spine` AS `spine`
   /* stats: features for the spine row's keys and ts */
-  LEFT JOIN `stats__pit` AS `stats`
+  LEFT JOIN `_fsql_current__stats__pit` AS `stats`
     ON `stats`.`user_id` = `spine`.`user_id`
     AND `stats`.`_fsql_ts` = CAST(`spine`.`event_timestamp` AS TIMESTAMP)
 ), `_fsql_cuts` AS (
