@@ -23,6 +23,7 @@ from fsql.column_types import NUMBERS, TEXTS
 from fsql.compile import render, resolve_features, training_query
 from fsql.compile.context import column
 from fsql.compile.spine import DEFAULT_SPINE_TIMESTAMP, Spine
+from fsql.compile.strategy import strategy_for
 from fsql.engines import OfflineEngine, open_engine
 from fsql.errors import FsqlError, ProjectError
 from fsql.spec import Definitions
@@ -270,6 +271,8 @@ def compile_drift(features: list[Compared], *, reference: exp.Expr, current: exp
     query = drift_query(reference, current, features, materialize=dialect in MATERIALIZED_CTES)
     header = [
         f"fsql drift of {title}",
+        f"dialect {dialect}; a spine window's training query uses strategy {strategy_for(dialect).name}; "
+        "run it in a session whose time zone is UTC",
         f"one row per feature: null counts, PSI (bins at the reference's quantiles, empty shares as {EPSILON}),",
         "KS for numeric features, PSI and Pearson's chi-square over the categories of categorical ones",
     ]

@@ -69,7 +69,9 @@ def drift_query(
 
     Example:
         >>> q = drift_query(exp.to_table("a"), exp.to_table("b"), [Compared("x", NUMERIC)])
-        >>> [s.alias for s in q.selects][:3]
+        >>> q.sql("duckdb")[:47]
+        'WITH "_fsql_reference" AS (SELECT * FROM a), '
+        >>> [s.alias for s in q.find(exp.Union).find(exp.Select).selects][:3]
         ['feature', 'kind', 'reference_rows']
     """
     if not features:

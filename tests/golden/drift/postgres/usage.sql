@@ -1,4 +1,5 @@
 -- fsql drift of service 'usage': spine windows [2024-03-01, 2024-03-15) and [2024-03-15, 2024-04-01)
+-- dialect postgres; a spine window's training query uses strategy lateral; run it in a session whose time zone is UTC
 -- one row per feature: null counts, PSI (bins at the reference's quantiles, empty shares as 0.0001),
 -- KS for numeric features, PSI and Pearson's chi-square over the categories of categorical ones
 WITH "_fsql_reference" AS MATERIALIZED (
