@@ -69,7 +69,7 @@ def drift_query(
 
     Example:
         >>> q = drift_query(exp.to_table("a"), exp.to_table("b"), [Compared("x", NUMERIC)])
-        >>> q.sql("duckdb")[:47]
+        >>> q.sql("duckdb")[:45]
         'WITH "_fsql_reference" AS (SELECT * FROM a), '
         >>> [s.alias for s in q.find(exp.Union).find(exp.Select).selects][:3]
         ['feature', 'kind', 'reference_rows']
