@@ -93,7 +93,9 @@ def read_aggregations(
     features: list[Feature] = []
     first: dict[str, Where] = {}
     for item in items:
-        aggregation = _aggregation(item, view_name=view_name, source=source, granularity=granularity, dialect=dialect)
+        aggregation = _aggregation(
+            item, view_name=view_name, source=source, granularity=granularity, dialect=dialect, online=online
+        )
         for window in aggregation.windows:
             feature = Feature(
                 name=aggregation.feature_name(window),
@@ -116,7 +118,7 @@ def read_aggregations(
 
 
 def _aggregation(
-    m: Mapping, *, view_name: str, source: Source, granularity: Duration | None, dialect: str
+    m: Mapping, *, view_name: str, source: Source, granularity: Duration | None, dialect: str, online: bool
 ) -> Aggregation:
     from fsql.definitions import _name  # definitions imports this module
 
@@ -145,7 +147,7 @@ def _aggregation(
     for expression, where in ((value, aggregation.expression_where), (predicate, aggregation.filter_where)):
         if expression is not None and where is not None:
             check_expression_columns(expression, where, f"{m.what}", source)
-    return _typed(m, aggregation, value, source)
+    return _typed(m, aggregation, value, source, online=online)
 
 
 def parse_aggregation(
@@ -208,7 +210,9 @@ def _windows(m: Mapping, granularity: Duration | None) -> tuple[Duration, ...]:
     return tuple(windows)
 
 
-def _typed(m: Mapping, aggregation: Aggregation, value: exp.Expr | None, source: Source) -> Aggregation:
+def _typed(
+    m: Mapping, aggregation: Aggregation, value: exp.Expr | None, source: Source, *, online: bool
+) -> Aggregation:
     """The aggregation with its input type: `type:` if written, else the type of the column it reads."""
     if value is None:
         if m.has("type"):
@@ -219,10 +223,19 @@ def _typed(m: Mapping, aggregation: Aggregation, value: exp.Expr | None, source:
     input_type = declared or (column.type if column is not None else None)
     allowed = _INPUTS[aggregation.function]
     read_key = "expr" if m.has("expr") else "name"
-    if input_type is None and (allowed is not None or aggregation.function is AggregateFunction.LAST):
+    # last returns its input's type; online count_distinct tiles keep an array of the input's type.
+    typed_by_input = aggregation.function is AggregateFunction.LAST or (
+        online and aggregation.function is AggregateFunction.COUNT_DISTINCT
+    )
+    if input_type is None and (allowed is not None or typed_by_input):
+        why = (
+            " (the online tiles keep its distinct values)"
+            if aggregation.function is AggregateFunction.COUNT_DISTINCT
+            else ""
+        )
         raise m.error(
             read_key,
-            f"cannot tell the type of '{aggregation.expression}' from the source's declared columns: add "
+            f"cannot tell the type of '{aggregation.expression}' from the source's declared columns{why}: add "
             f"'type: ...' (the type of the expression, e.g. bigint or double)",
         )
     if allowed is not None and input_type not in allowed:

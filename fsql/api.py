@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from fsql.build import BuildOptions, BuildResult, NodeResult
     from fsql.online.lookup import OnlineStore
     from fsql.online.result import LookupResult
+    from fsql.push import PushResult
 
 SpineInput: TypeAlias = "str | Path | pa.Table | Any"  # Any: a pandas DataFrame
 _ARROW_SPINE_NAME = "_fsql_spine"
@@ -305,6 +306,36 @@ class Project:
         with self.online_store(max_connections=1) as store:
             return store.lookup(
                 entity_rows, service=service, features=features, full_feature_names=full_feature_names, now=now
+            )
+
+    def push(self, view: str, rows: Any, *, to: str = "online") -> PushResult:
+        """Write rows of a push-enabled view into its online table, through the upsert `fsql build`
+        uses (an older row never replaces a newer one), and with `to="online_and_offline"` append
+        them to its folder source as a parquet file, so training sets see them (see `fsql.push`).
+
+        Args:
+            rows: a list of mappings, a mapping of column lists, a pyarrow Table or a pandas
+                DataFrame, with the view's keys, its features and the source's event time.
+
+        Raises:
+            CompileError: the view takes no pushes, or a row does not fit it (nothing is written).
+        """
+        from fsql.engines.postgres import connect
+        from fsql.online.embedded import online_url
+        from fsql.push import push
+
+        url = online_url(self.config)
+        if url is None:
+            raise ProjectError(f"target '{self.config.target.name}' has no online store to push to")
+        with connect(url, autocommit=True) as connection:
+            return push(
+                connection,
+                definitions=self.definitions,
+                schema=self.config.target.online_schema,
+                view=view,
+                rows=rows,
+                to=to,
+                root=self.config.root,
             )
 
     def describe(self) -> dict[str, Any]:

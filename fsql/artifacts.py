@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fsql.errors import scrub_secrets
-from fsql.spec import Definitions
+from fsql.spec import Definitions, Feature
 
 FSQL_SCHEMA_VERSION = "https://fsql.dev/schemas/manifest/v1.json"
 INVOCATION_ID = str(uuid.uuid4())
@@ -85,16 +86,27 @@ def describe(definitions: Definitions) -> dict[str, Any]:
         },
         "feature_views": {
             v.name: {
+                "description": v.description,
                 "entities": list(v.entities),
                 "join_keys": [k.name for k in v.join_keys],
                 "source": v.source,
                 "ttl": str(v.ttl) if v.ttl else None,
                 "online": v.online,
+                "lateness": str(v.lateness) if v.lateness else None,
+                "granularity": str(v.granularity) if v.granularity else None,
                 "tags": list(v.tags),
                 "owner": v.owner,
-                "features": {
-                    f.name: {"type": typename(f.type), "expr": f.expression, "description": f.description}
-                    for f in v.features
+                "features": {f.name: _feature(f, typename) for f in v.features},
+                "aggregations": {
+                    a.name: {
+                        "function": a.function.value,
+                        "expr": a.expression,
+                        "filter": a.filter,
+                        "windows": [str(w) for w in a.windows],
+                        "input_type": typename(a.input_type),
+                        "description": a.description,
+                    }
+                    for a in v.aggregations
                 },
                 "defined_at": str(v.where),
             }
@@ -110,3 +122,17 @@ def describe(definitions: Definitions) -> dict[str, Any]:
             for s in definitions.feature_services.values()
         },
     }
+
+
+def _feature(feature: Feature, typename: Callable[[Any], str | None]) -> dict[str, Any]:
+    """A feature in the manifest; a window of an aggregation also names them."""
+    described: dict[str, Any] = {
+        "type": typename(feature.type),
+        "expr": feature.expression,
+        "description": feature.description,
+    }
+    if feature.aggregate is not None:
+        described["aggregation"] = feature.aggregate.aggregation.name
+        described["function"] = feature.aggregate.aggregation.function.value
+        described["window"] = str(feature.aggregate.window)
+    return described

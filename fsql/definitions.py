@@ -82,6 +82,7 @@ FEATURE_VIEW_KEYS = (
     "aggregations",
     "granularity",
     "online",
+    "push",
     "tags",
     "owner",
     "description",
@@ -435,6 +436,8 @@ def _feature_view(m: Mapping, definitions: Definitions) -> FeatureView:
     )
     if view.online:
         _check_online_name_lengths(m, view)
+    if m.get("push", bool, False):
+        view = replace(view, push=_check_push(m, view))
     return replace(view, tests=view_tests(m, view, source, definitions.dialect))
 
 
@@ -449,6 +452,20 @@ def _check_reserved_name(m: Mapping, name: str) -> None:
             f"'{name}' starts with '_fsql', which fsql reserves for the tables and columns it makes itself: "
             f"rename the feature view",
         )
+
+
+def _check_push(m: Mapping, view: FeatureView) -> bool:
+    """`push: true` writes rows into the online table, through the upsert `fsql build` uses."""
+    if view.is_aggregate:
+        raise m.error(
+            "push",
+            "push applies to latest-value views only: an aggregate view's online tiles are counted from its "
+            "source's events, and a pushed row would be counted again by the next build; push the events into "
+            "the source instead, or remove 'push'",
+        )
+    if not view.online:
+        raise m.error("push", "push writes rows into the online table, so the view needs 'online: true'")
+    return True
 
 
 def _check_online_name_lengths(m: Mapping, view: FeatureView) -> None:

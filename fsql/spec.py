@@ -147,6 +147,8 @@ class FeatureView:
     ttl: Duration | None
     features: tuple[Feature, ...]
     online: bool = False
+    # Rows may also be written straight into the online table (`fsql.push`, POST /push).
+    push: bool = False
     # How late rows may arrive: materialization re-reads (watermark - lateness, end].
     lateness: Duration | None = None
     tags: tuple[str, ...] = ()

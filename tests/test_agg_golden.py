@@ -36,5 +36,20 @@ def test_postgres_aggregates_each_spine_time_in_a_lateral_unless_it_needs_last(t
     project.config = replace(project.config, target_dir=tmp_path)
     without_last, _ = project.compile(dialect="postgres", features=["rider_trip_windows:trips_7d"])
     assert "LEFT JOIN LATERAL" in without_last.sql and "__pairs" not in without_last.sql
+    assert "__windows" not in without_last.sql  # joined to the spine row itself, no DISTINCT and join back
     with_last, _ = project.compile(dialect="postgres", features=["rider_trip_windows:last_status_1d"])
     assert "LATERAL" not in with_last.sql and "__pairs" in with_last.sql
+
+
+def test_golden_postgres_lateral_sql(update_golden: bool, tmp_path: Path) -> None:
+    """The Postgres shape without `last`: two LATERAL subqueries per spine row (ends, then aggregates)."""
+    project = fsql.load_project(PROJECT, data_checks=False)
+    project.config = replace(project.config, target_dir=tmp_path)
+    features = ["rider_trip_windows:trips_7d", "rider_trip_windows:spend_30d", "rider_trip_windows:fare_sd_30d"]
+    compiled, _ = project.compile(dialect="postgres", features=features)
+    path = GOLDEN / "postgres" / "rider_trip_windows_lateral.sql"
+    if update_golden or not path.exists():
+        path.write_text(compiled.sql)
+        if not update_golden:
+            pytest.fail(f"wrote missing golden file {path}; review it and rerun")
+    assert compiled.sql == path.read_text(), f"{path} differs: review, then rerun with --update-golden"

@@ -276,3 +276,35 @@ def test_a_service_mixes_an_aggregate_view_with_latest_value_views(run: Runner) 
     for rid in (0, 1):
         assert (got[rid]["rating"], got[rid]["n_1h"], got[rid]["fare_2h"], got[rid]["tier"]) == (4.5, 1, 10, "gold")
     assert "n_2h" not in got[0]
+
+
+def test_last_min_and_max_of_booleans_and_strings(run: Runner) -> None:
+    # Postgres has no max(boolean): the last of a boolean must not be computed as one.
+    columns = {"fare": "bigint", "paid": "bool", "note": "string"}
+    rows = [
+        {"rider_id": 1, "event_ts": T - 3 * US, "fare": 1, "paid": True, "note": "b"},
+        {"rider_id": 1, "event_ts": T - 2 * US, "fare": 2, "paid": False, "note": "a"},
+        {"rider_id": 1, "event_ts": T - US, "fare": 3, "paid": None, "note": "c"},
+        {"rider_id": 2, "event_ts": T - US, "fare": 4, "paid": True, "note": None},
+    ]
+    aggregations = (
+        Agg("paid_last", "last", ("1h",), expr="paid"),
+        Agg("note_last", "last", ("1h",), expr="note"),
+        Agg("note_low", "min", ("1h",), expr="note"),
+        Agg("note_high", "max", ("1h",), expr="note"),
+        Agg("paid_kinds", "count_distinct", ("1h",), expr="paid"),
+    )
+    spine = spine_table(
+        [
+            {"row_id": 0, "rider_id": 1, "ts": T},
+            {"row_id": 1, "rider_id": 2, "ts": T},
+            {"row_id": 2, "rider_id": 1, "ts": T - US},
+        ],
+        SPINE_TYPES,
+    )
+    expected = {
+        0: {"paid_last_1h": None, "note_last_1h": "c", "note_low_1h": "a", "note_high_1h": "c", "paid_kinds_1h": 2},
+        1: {"paid_last_1h": True, "note_last_1h": None, "note_low_1h": None, "note_high_1h": None, "paid_kinds_1h": 1},
+        2: {"paid_last_1h": False, "note_last_1h": "a", "note_low_1h": "a", "note_high_1h": "b", "paid_kinds_1h": 2},
+    }
+    check(run, AggCase([view(aggregations, rows, columns=columns)]), spine, expected)

@@ -121,3 +121,19 @@ def test_an_aggregate_view_has_tiles_not_latest_rows(definitions: fsql.Definitio
 
     with pytest.raises(fsql.CompileError, match="it has no latest rows; its online table holds tiles"):
         compile_latest_rows(definitions, "customer_payments", dialect="duckdb")
+
+
+def test_the_manifest_describes_aggregations_and_their_windows(definitions: fsql.Definitions) -> None:
+    from fsql.artifacts import describe
+
+    view = describe(definitions)["feature_views"]["customer_payments"]
+    assert view["granularity"] == "1h" and view["online"] is True
+    assert view["aggregations"]["last_refunded"] == {
+        "function": "last", "expr": "refunded", "filter": "method = 'card'", "windows": ["7d"],
+        "input_type": "boolean", "description": "",
+    }  # fmt: skip
+    assert view["aggregations"]["payments"]["windows"] == ["1d", "7d"]
+    assert view["features"]["doubled_1w"] == {
+        "type": "bigint", "expr": "cents * 2", "description": "", "aggregation": "doubled", "function": "sum",
+        "window": "1w",
+    }  # fmt: skip

@@ -256,3 +256,24 @@ def test_daily_tiles_snap_both_ends_to_utc_days(tmp_path: Path, postgres_dsn: st
 def _strip(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Tiles without materialized_at (the last column)."""
     return [row[:-1] for row in rows]
+
+
+def test_count_distinct_tiles_keep_awkward_values_apart(
+    tmp_path: Path, postgres_dsn: str, postgres_schema: str
+) -> None:
+    # The tiles keep each bucket's distinct values as a Postgres array written through COPY:
+    # quotes, backslashes, commas, braces, blanks and the text 'NULL' must stay themselves.
+    awkward = ['a"b', "c\\d", "e,f", "{g}", "", "NULL", "ü", " spaced ", 'a"b', "c\\d"]
+    hour = datetime(2024, 3, 20, 9, tzinfo=UTC)
+    trips = [Trip(1, hour + timedelta(minutes=7 * i), status) for i, status in enumerate(awkward)]
+    trips += [Trip(1, hour - timedelta(hours=3), "completed"), Trip(1, hour - timedelta(hours=2), "e,f")]
+    trips += [Trip(2, hour, None), Trip(2, hour + timedelta(minutes=1), "x")]  # a NULL value is not counted
+    defs = definitions()
+    write_trips(tmp_path, trips)
+    materialize(tmp_path, defs, postgres_dsn, postgres_schema, T)
+    values = _online(postgres_dsn, postgres_schema, defs, [1, 2], T)
+    assert values[0]["statuses_1d"] == len(set(awkward)) + 1 == 9  # 'completed', and 'e,f' in two tiles once
+    assert values[1]["statuses_1d"] == 1
+    assert [v["statuses_1d"] for v in values] == [
+        expected_row(trips, defs, d, T - timedelta(minutes=30))["statuses_1d"] for d in (1, 2)
+    ]

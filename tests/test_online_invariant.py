@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import psycopg
 import pyarrow as pa
 import pytest
 from online_helpers import online_url
@@ -176,3 +177,36 @@ def test_build_without_an_online_store_still_writes_artifacts(seeded_example: Pa
     assert (root / "target" / "compiled" / "duckdb" / "ride_acceptance.sql").is_file()
     statuses = {r["status"] for r in json.loads((root / "target" / "run_results.json").read_text())["results"]}
     assert statuses == {"skipped"}
+
+
+def test_descriptions_reach_the_online_tables_as_comments(online_example: Path, postgres_dsn: str) -> None:
+    project = fsql.load_project(online_example)
+    project.build(BuildOptions(end=T, select="driver_trip_windows zone_demand"))
+    schema = project.config.target.online_schema
+
+    def columns(connection: psycopg.Connection, table: str) -> dict[str, str | None]:
+        return dict(
+            connection.execute(
+                "SELECT a.attname, col_description(a.attrelid, a.attnum) FROM pg_attribute a "
+                "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0",
+                (f'"{schema}"."{table}"',),
+            ).fetchall()
+        )
+
+    with psycopg.connect(postgres_dsn) as connection:
+        tables = dict(
+            connection.execute(
+                "SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s",
+                (schema,),
+            ).fetchall()
+        )
+        zone, windows = columns(connection, "zone_demand"), columns(connection, "driver_trip_windows")
+    assert tables["driver_trip_windows"] == (
+        "Trips the driver completed over the last day and week, and how many riders they served. owner: "
+        "dispatch-ml@rides.example. fsql feature view from source 'completed_trips', written by fsql build"
+    )
+    assert tables["zone_demand"] is None  # no description written: nothing said, nothing overwritten
+    assert zone["zone_pressure"] == "Requests per idle driver; above 1 means riders wait."
+    assert zone["zone_id"] is None
+    assert "count_distinct" in (windows["riders_served__distinct"] or "")

@@ -68,6 +68,8 @@ AGGREGATIONS = (
     aggregation("fare_sd", F.STDDEV, "fare", (DAY,)),
     aggregation("last_fare", F.LAST, "fare", (DAY,)),
     aggregation("requests", F.COUNT, None, (HOUR,)),
+    aggregation("fares", F.COUNT_DISTINCT, "fare", (HOUR, DAY), filter=COMPLETED),
+    aggregation("statuses", F.COUNT_DISTINCT, "status", (DAY,), input_type=exp.DType.TEXT),
 )
 
 
@@ -139,10 +141,12 @@ def expected(trips: list[Trip], agg: Aggregation, window: Duration, driver: int,
         and start <= t.event_ts < as_of
         and (agg.filter is None or t.status == "completed")
     ]
-    values = [t.fare for t in rows if t.fare is not None]
+    values = [v for v in (getattr(t, agg.expression or "fare") for t in rows) if v is not None]
     function = agg.function
     if function is F.COUNT:
         return len(rows) if agg.expression is None else len(values)
+    if function is F.COUNT_DISTINCT:
+        return len(set(values))
     if function is F.LAST:
         if not rows:
             return None

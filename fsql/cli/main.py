@@ -452,13 +452,16 @@ def serve(
     max_body: opt.MaxBody = 1 << 20,
     pool_size: opt.PoolSize = 8,
 ) -> None:
-    """Serve online lookups over HTTP in Feast's JSON: POST /get-online-features, GET /health, GET /metrics."""
+    """Serve online lookups over HTTP in Feast's JSON: POST /get-online-features, POST /push (rows of
+    push-enabled views, online and into folder sources), GET /health, GET /metrics."""
     with handled(ctx):
         from fsql.server import serve as run_server
         from fsql.server.app import ServerOptions
 
         project = ctx.obj.project()
-        options = ServerOptions(token=token or None, max_entities=max_entities, max_body_bytes=max_body)
+        options = ServerOptions(
+            token=token or None, max_entities=max_entities, max_body_bytes=max_body, push_root=project.config.root
+        )
         console.info(f"serving the online store of target '{project.config.target.name}' on http://{host}:{port}")
         run_server(project, host=host, port=port, pool_size=pool_size, options=options)
 

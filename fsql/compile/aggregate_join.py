@@ -21,6 +21,7 @@ from fsql.compile.aggregates import (
 )
 from fsql.compile.context import CREATED_TS, EVENT_TS, SPINE_ALIAS, CompileContext, column, ident, rows_cte_name
 from fsql.compile.request import OutputFeature, ViewRequest
+from fsql.compile.window import bound_feature_rows
 from fsql.durations import Duration
 from fsql.spec import AggregateFunction, Aggregation
 
@@ -31,19 +32,19 @@ def join_aggregates(query: exp.Select, view: ViewRequest, ctx: CompileContext) -
     """Add the view's aggregate CTEs, LEFT JOIN the spine to them on (keys, ts), project its features."""
     name = view.view.name
     math = time_math(ctx.dialect)
-    ends = (f"{name}__ends", spine_ends(view, ctx, math), "the spine's distinct keys and ts, each window's ends")
-    every_window = "per spine keys and ts: every window of every aggregation"
+    spine_ts = column(ctx.spine.timestamp, SPINE_ALIAS)
+    if ctx.strategy.bounds_scans:  # BigQuery and Spark: prune the source scan (and its partitions) to the spine's reach
+        granularity = view.view.granularity.seconds if view.view.granularity else 0
+        bound_feature_rows(query, view, ctx, lookback=Duration(requested_windows(view)[-1].seconds + granularity, "s"))
     if math.lateral_aggregate and not _lasts(view):
-        steps: tuple[tuple[str, exp.Select, str], ...] = (
-            ends,
-            (f"{name}__windows", lateral_windows(view, math), f"{every_window}, one range scan each"),
-        )
-    else:
-        steps = (
-            ends,
-            (f"{name}__pairs", pairs(view, math), "each spine time with the rows of its widest window, one range join"),
-            (f"{name}__windows", windows(view), every_window),
-        )
+        query = _join_lateral_per_spine_row(query, view, ctx, math)
+        return query.select(*(_output(f, name, spine_ts) for f in view.features), copy=False)
+    ends = (f"{name}__ends", spine_ends(view, ctx, math), "the spine's distinct keys and ts, each window's ends")
+    steps: tuple[tuple[str, exp.Select, str], ...] = (
+        ends,
+        (f"{name}__pairs", pairs(view, math), "each spine time with the rows of its widest window, one range join"),
+        (f"{name}__windows", windows(view), "per spine keys and ts: every window of every aggregation"),
+    )
     for cte_name, body, comment in steps:
         query = query.with_(ident(cte_name), as_=body, copy=False)
         query.args["with_"].expressions[-1].add_comments([f" {name}: {comment} "])
@@ -56,8 +57,39 @@ def join_aggregates(query: exp.Select, view: ViewRequest, ctx: CompileContext) -
     )
     join.add_comments([f" {name}: aggregates for the spine row's keys and ts "])
     query.append("joins", join)
-    spine_ts = column(ctx.spine.timestamp, SPINE_ALIAS)
     return query.select(*(_output(f, name, spine_ts) for f in view.features), copy=False)
+
+
+def _join_lateral_per_spine_row(
+    query: exp.Select, view: ViewRequest, ctx: CompileContext, math: TimeMath
+) -> exp.Select:
+    """Each spine row's windows in two LATERAL subqueries joined to the spine itself: its window
+    ends (computed once per row), then its aggregates over one index range scan of its widest
+    window. Postgres runs this as a nested loop; deduplicating the spine first and joining
+    back, as the other dialects do, cost it a hash aggregate, two sorts and a merge join
+    (benchmarks/agg_postgres.py). A NULL key or ts matches no row: counts 0, the rest NULL.
+    """
+    name = view.view.name
+    ends_alias = f"{name}__ends"
+    ts = instant(column(ctx.spine.timestamp, SPINE_ALIAS))
+    granularity = view.view.granularity
+    end = floor_to(ts, granularity, math) if granularity else ts
+    ends = exp.select(
+        *(exp.alias_(column(k.name, SPINE_ALIAS), k.name, quoted=True) for k in view.view.join_keys),
+        exp.alias_(end, WINDOW_END, quoted=True),
+        *(exp.alias_(minus(end.copy(), w), start_column(w), quoted=True) for w in requested_windows(view)),
+    )
+    inner = (
+        exp.select(*_conditional_aggregates(view, _ROWS, ends_alias))
+        .from_(exp.Table(this=ident(rows_cte_name(view)), alias=exp.TableAlias(this=ident(_ROWS))))
+        .where(exp.and_(*_widest_window_rows(view, math, ends_alias)))
+    )
+    for alias, body in ((ends_alias, ends), (name, inner)):
+        lateral = exp.Lateral(this=body.subquery(), alias=exp.TableAlias(this=ident(alias)))
+        join = exp.Join(this=lateral, side="LEFT", on=exp.true())
+        query.append("joins", join)
+    query.args["joins"][-1].add_comments([f" {name}: the spine row's windows, one range scan of its widest "])
+    return query
 
 
 def _output(output: OutputFeature, table: str, spine_ts: exp.Column) -> exp.Expr:
@@ -107,40 +139,16 @@ def _event(view: ViewRequest, math: TimeMath) -> exp.Expr:
     return instant(event) if as_instant else event
 
 
-def _widest_window_rows(view: ViewRequest, math: TimeMath) -> list[exp.Expr]:
+def _widest_window_rows(view: ViewRequest, math: TimeMath, ends: str = _ENDS) -> list[exp.Expr]:
     """`rows.keys = ends.keys AND start_widest <= e < end`: the rows of a spine time's widest window."""
     widest = requested_windows(view)[-1]
     event = _event(view, math)
     on: list[exp.Expr] = [
-        exp.EQ(this=column(k.name, _ROWS), expression=column(k.name, _ENDS)) for k in view.view.join_keys
+        exp.EQ(this=column(k.name, _ROWS), expression=column(k.name, ends)) for k in view.view.join_keys
     ]
-    on.append(exp.GTE(this=event.copy(), expression=column(start_column(widest), _ENDS)))
-    on.append(exp.LT(this=event.copy(), expression=column(WINDOW_END, _ENDS)))
+    on.append(exp.GTE(this=event.copy(), expression=column(start_column(widest), ends)))
+    on.append(exp.LT(this=event.copy(), expression=column(WINDOW_END, ends)))
     return on
-
-
-def lateral_windows(view: ViewRequest, math: TimeMath) -> exp.Select:
-    """Per spine (keys, ts): its features, aggregated in a LATERAL subquery over its widest window's rows.
-
-    An aggregate without GROUP BY gives one row even for no rows, so every spine time has one.
-    """
-    key_names = [k.name for k in view.view.join_keys]
-    inner = (
-        exp.select(*_conditional_aggregates(view, _ROWS, _ENDS))
-        .from_(exp.Table(this=ident(rows_cte_name(view)), alias=exp.TableAlias(this=ident(_ROWS))))
-        .where(exp.and_(*_widest_window_rows(view, math)))
-    )
-    aggregates = "aggregates"
-    lateral = exp.Lateral(this=inner.subquery(), alias=exp.TableAlias(this=ident(aggregates)))
-    return (
-        exp.select(
-            *(column(k, _ENDS) for k in key_names),
-            column(SPINE_TS, _ENDS),
-            *(column(o.feature.name, aggregates) for o in view.features),
-        )
-        .from_(exp.Table(this=ident(f"{view.view.name}__ends"), alias=exp.TableAlias(this=ident(_ENDS))))
-        .join(exp.Join(this=lateral, side="LEFT", on=exp.true()))
-    )
 
 
 def pairs(view: ViewRequest, math: TimeMath) -> exp.Select:

@@ -21,9 +21,10 @@ that overflows is an error (DuckDB would widen it to HUGEINT, Postgres to NUMERI
 
 The dialects differ only as data (`_TIME_MATH`): time arithmetic, whether the event time is
 compared as stored (an index on (keys, e) can serve it) or cast to an instant first
-(BigQuery refuses to compare DATETIME with TIMESTAMP), and whether `__windows` aggregates
-each spine time in a LATERAL subquery instead of grouping `__pairs` (Postgres, when no
-`last` is asked for: faster there, see benchmarks/AGG_SHAPES.md).
+(BigQuery refuses to compare DATETIME with TIMESTAMP), and whether each spine row is
+aggregated in LATERAL subqueries joined to the spine itself, with no `__ends`, `__pairs` or
+`__windows` (Postgres, when no `last` is asked for: a nested loop of index range scans, as
+fast as the hand-written LATERAL query; see benchmarks/agg_postgres.py).
 """
 
 from __future__ import annotations

@@ -45,7 +45,8 @@ class TileState:
     suffix: str
     type: exp.DType | None
     compute: str  # how a tile computes it: one of _COMPUTE
-    merge: str  # the aggregate over tiles: SUM, MIN, MAX, or LAST (the value of the latest tile)
+    merge: str  # the aggregate over tiles: SUM, MIN, MAX, LAST (the value of the latest tile) or DISTINCT
+    array: bool = False  # an array of `type`: the tile's distinct values
 
 
 TILE_STATES: dict[AggregateFunction, tuple[TileState, ...]] = {
@@ -66,6 +67,9 @@ TILE_STATES: dict[AggregateFunction, tuple[TileState, ...]] = {
         TileState("last_c", _TIMESTAMPTZ, "last_c", "LAST"),
         TileState("last", None, "last", "LAST"),
     ),
+    # The distinct non-NULL values of the tile: exact, and as large as the tile's distinct
+    # values (a window counts the distinct values of its tiles' arrays at lookup time).
+    AggregateFunction.COUNT_DISTINCT: (TileState("distinct", None, "distinct", "DISTINCT", array=True),),
 }
 
 
@@ -73,8 +77,15 @@ def state_column(aggregation: Aggregation, state: TileState) -> str:
     return f"{aggregation.name}__{state.suffix}"
 
 
+def state_data_type(aggregation: Aggregation, state: TileState) -> exp.DataType:
+    """The column type of a state: `state_type`, or an array of it."""
+    element = exp.DataType(this=state_type(aggregation, state))
+    return exp.DataType(this=exp.DType.ARRAY, expressions=[element], nested=True) if state.array else element
+
+
 def state_type(aggregation: Aggregation, state: TileState) -> exp.DType:
-    """The type of a state column: its own, or the aggregation's input type (sum keeps x's type)."""
+    """The type of a state (of its elements for an array): its own, or the aggregation's input
+    type (sum keeps x's type)."""
     if state.type is not None:
         return state.type
     if state.compute == "sum":  # integers sum exactly as BIGINT (overflow is an error), the rest as DOUBLE
@@ -84,21 +95,8 @@ def state_type(aggregation: Aggregation, state: TileState) -> exp.DType:
 
 
 def tile_states(view: FeatureView) -> list[tuple[Aggregation, TileState]]:
-    """Every (aggregation, state) of a view's tiles, in order.
-
-    Raises:
-        CompileError: an aggregation the online store cannot keep in tiles yet.
-    """
-    states = []
-    for aggregation in view.aggregations:
-        if aggregation.function not in TILE_STATES:
-            raise CompileError(
-                f"feature view '{view.name}' ({aggregation.where}): aggregation '{aggregation.name}' uses "
-                f"{aggregation.function.value}, which the online store does not keep in tiles yet: set "
-                f"online: false on the view, or use another function"
-            )
-        states += [(aggregation, s) for s in TILE_STATES[aggregation.function]]
-    return states
+    """Every (aggregation, state) of a view's tiles, in order."""
+    return [(aggregation, s) for aggregation in view.aggregations for s in TILE_STATES[aggregation.function]]
 
 
 @dataclass(frozen=True)
@@ -134,7 +132,7 @@ def compile_tiles(
     ranked = exp.select(exp.Star(), *_last_ranks(view, source)).from_(exp.Table(this=ident(_TILED)))
     projections: list[exp.Expr] = [*keys, column(BUCKET)]
     projections += [
-        exp.alias_(_compute(aggregation, state, source), state_column(aggregation, state), quoted=True)
+        exp.alias_(_compute(aggregation, state, source, dialect), state_column(aggregation, state), quoted=True)
         for aggregation, state in states
     ]
     query = (
@@ -263,7 +261,7 @@ def _last_ranks(view: FeatureView, source: Source) -> list[exp.Expr]:
     return ranks
 
 
-def _compute(aggregation: Aggregation, state: TileState, source: Source) -> exp.Expr:
+def _compute(aggregation: Aggregation, state: TileState, source: Source, dialect: str) -> exp.Expr:
     """A tile's state from its rows."""
     passes = _passes(aggregation)
     has_input = aggregation.expression is not None or aggregation.is_column
@@ -278,6 +276,14 @@ def _compute(aggregation: Aggregation, state: TileState, source: Source) -> exp.
         return exp.func("SUM", exp.Mul(this=as_double, expression=as_double.copy()))
     if state.compute in ("min", "max"):
         return exp.func(state.compute.upper(), kept)
+    if state.compute == "distinct":  # sorted, so that recomputing a bucket gives the same tile
+        present = exp.Not(this=exp.Is(this=kept.copy(), expression=exp.Null()))
+        distinct: exp.Expr = exp.Distinct(expressions=[kept])
+        if dialect == "spark":  # Spark's collect_list takes no ORDER BY
+            collected = exp.Filter(this=exp.ArrayAgg(this=distinct), expression=exp.Where(this=present))
+            return exp.ArraySort(this=collected)
+        ordered = exp.Order(this=distinct, expressions=[exp.Ordered(this=kept.copy())])
+        return exp.Filter(this=exp.ArrayAgg(this=ordered), expression=exp.Where(this=present))
     first: exp.Expr = exp.EQ(this=column(_rank_name(aggregation)), expression=exp.Literal.number(1))
     if passes is not None:
         first = exp.and_(first, passes.copy())
@@ -288,6 +294,8 @@ def _compute(aggregation: Aggregation, state: TileState, source: Source) -> exp.
             exp.func("MAX", _where(first, column(CREATED_TS) if source.created_timestamp else exp.Null())),
             "TIMESTAMPTZ",
         )
+    if aggregation.input_type is exp.DType.BOOLEAN:  # Postgres has no max(boolean); one row is first
+        return exp.LogicalOr(this=_where(first, value))
     return exp.func("MAX", _where(first, value))
 
 

@@ -40,6 +40,7 @@ from fsql.compile.context import (
 )
 from fsql.compile.request import ViewRequest
 from fsql.compile.strategy import PointInTimeStrategy
+from fsql.durations import Duration
 
 SPINE_TS = "_fsql_ts"  # the spine's ts as an instant, in the timeline and __pit
 IS_SPINE = "_fsql_is_spine"
@@ -126,15 +127,18 @@ def event_instant(view: ViewRequest, table: str | None = None) -> exp.Expression
 # --- pruning: the feature scan bounded to [min spine ts - ttl, max spine ts] --------------------
 
 
-def bound_feature_rows(query: exp.Select, view: ViewRequest, ctx: CompileContext) -> None:
+def bound_feature_rows(
+    query: exp.Select, view: ViewRequest, ctx: CompileContext, lookback: Duration | None = None
+) -> None:
     """Narrow the view's feature-rows CTE, at the source scan, to the rows the spine can reach.
 
-    Rows after the spine's latest ts or older than its earliest ts - ttl can never match.
+    Rows after the spine's latest ts or older than its earliest ts - lookback (default: the
+    ttl; an aggregate view passes its widest window plus its granularity) can never match.
     A view's partition column (the UTC date of the event time) gets the same bound in days.
     """
     rows = next(cte.this for cte in query.args["with_"].expressions if cte.alias == rows_cte_name(view))
     earliest, highest = spine_bounds(ctx)
-    lowest = minus_ttl(earliest, view)
+    lowest = minus(earliest, lookback if lookback is not None else view.view.ttl)
     event = event_instant(view)
     conditions: list[exp.Expression] = [exp.LTE(this=event, expression=highest)]
     if lowest is not None:
@@ -176,10 +180,15 @@ def partition_column(view: ViewRequest) -> str | None:
 
 
 def minus_ttl(ts: exp.Expression, view: ViewRequest) -> exp.Expression | None:
-    ttl = view.view.ttl
-    if ttl is None:
+    return minus(ts, view.view.ttl)
+
+
+def minus(ts: exp.Expression, duration: Duration | None) -> exp.Expression | None:
+    if duration is None:
         return None
-    return exp.TimestampSub(this=ts, expression=exp.Literal.number(ttl.sql_amount), unit=exp.Var(this=ttl.sql_unit))
+    return exp.TimestampSub(
+        this=ts, expression=exp.Literal.number(duration.sql_amount), unit=exp.Var(this=duration.sql_unit)
+    )
 
 
 def timeline(view: ViewRequest, ctx: CompileContext) -> exp.Query:

@@ -107,6 +107,7 @@ def copy_arrow(
         ExecutionError: a text column holds a NUL byte, which Postgres text cannot store;
             the message names `what` (default: the table) and the first rows by `keys`.
     """
+    data = _array_literals(data)
     refuse_nul_bytes(data, what=what or f"table {table.sql('postgres')}", keys=keys)
     columns = exp.Schema(this=table, expressions=[exp.to_identifier(n, quoted=True) for n in data.column_names])
     statement = f"COPY {columns.sql('postgres')} FROM STDIN WITH (FORMAT csv, HEADER true)"
@@ -147,6 +148,22 @@ def _rows_named(data: pa.Table, mask: pa.ChunkedArray, keys: Sequence[str], show
 
 def _printable(value: Any) -> str:
     return str(value).replace("\x00", "\\x00")
+
+
+def _array_literals(data: pa.Table) -> pa.Table:
+    """List columns as Postgres array literals (`{"1","2"}`), which COPY's CSV reads into an
+    array column; every element quoted, `"` and `\\` escaped. A NULL list stays NULL; NULL
+    elements are not written (the lists fsql copies hold none)."""
+    for index, field in enumerate(data.schema):
+        if not pa.types.is_list(field.type) and not pa.types.is_large_list(field.type):
+            continue
+        texts = data.column(index).combine_chunks().cast(pa.list_(pa.string()))
+        values = pc.replace_substring(pc.replace_substring(texts.values, "\\", "\\\\"), '"', '\\"')
+        quoted = pc.binary_join_element_wise('"', values, '"', "")
+        elements = pa.ListArray.from_arrays(texts.offsets, quoted, mask=texts.is_null())
+        literal = pc.binary_join_element_wise("{", pc.binary_join(elements, ","), "}", "")
+        data = data.set_column(index, field.name, literal)
+    return data
 
 
 def _utc_naive(data: pa.Table) -> pa.Table:

@@ -128,8 +128,7 @@ def materialize_view(
     table = OnlineTable(request.schema, request.definitions.feature_views[request.view])
     _ensure_schema(request)
     with connect(request.online_url, autocommit=False) as connection, connection.cursor() as cursor:
-        lock_key = f"fsql:{table.schema}.{table.name}"
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock_key,))
+        lock_view(cursor, table)
         previous = read_state(cursor, table)
         current = fingerprint(request.definitions, request.view)
         plan, stored_columns = _plan(cursor, table, request.full_refresh)
@@ -143,6 +142,8 @@ def materialize_view(
             after_load()
         if plan in (Plan.FULL_REFRESH, Plan.NEW_COLUMNS) or note.endswith(_REBUILT):
             swap_in(cursor, table, table.new_name)
+        for statement in table.comment_sql():  # after any swap: comments belong to the live table
+            cursor.execute(statement)
         state = next_state(previous, window, source, current)
         write_state(cursor, table, state, rows=rows_written, late=late, end=request.end)
         if before_commit is not None:
@@ -234,13 +235,32 @@ def _write(
         rows = _load_latest_rows(cursor, request, table.ref(name), offline, window, file_root)
         cursor.execute(table.add_primary_key_sql(name))
         return rows, rows, ""
-    cursor.execute(exp.Drop(tables=[_stage()], kind="TABLE", exists=True).sql("postgres"))
-    cursor.execute(table.create_sql(STAGE_TABLE, temporary=True))
-    rows_read = _load_latest_rows(cursor, request, _stage(), offline, window, file_root)
+    stage = create_stage(cursor, table)
+    rows_read = _load_latest_rows(cursor, request, stage, offline, window, file_root)
     if plan is Plan.NEW_COLUMNS or (rows_read and rows_read >= request.rebuild_share * _stored_rows(cursor, table)):
         written = _merge_beside(cursor, table, stored_columns)
         return rows_read, written, "" if plan is Plan.NEW_COLUMNS else _REBUILT
-    return rows_read, _upsert(cursor, table), ""
+    return rows_read, upsert_staged(cursor, table), ""
+
+
+def lock_view(cursor: Any, table: OnlineTable) -> None:
+    """Hold the view's advisory lock until the transaction ends: builds and pushes of one view
+    take turns (`fsql.push` takes it too), so each sees the table the one before it committed."""
+    lock_key = f"fsql:{table.schema}.{table.name}"
+    cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock_key,))
+
+
+def create_stage(cursor: Any, table: OnlineTable) -> exp.Table:
+    """An empty temporary staging table with the online table's columns (rows are COPYed in)."""
+    cursor.execute(exp.Drop(tables=[_stage()], kind="TABLE", exists=True).sql("postgres"))
+    cursor.execute(table.create_sql(STAGE_TABLE, temporary=True))
+    return _stage()
+
+
+def create_table(cursor: Any, table: OnlineTable) -> None:
+    """Create a view's empty online table with its key (a push before the first build)."""
+    _create(cursor, table, table.name)
+    cursor.execute(table.add_primary_key_sql())
 
 
 def _create(cursor: Any, table: OnlineTable, name: str) -> None:
@@ -287,8 +307,13 @@ def _load_latest_rows(
     return rows.num_rows
 
 
-def _upsert(cursor: Any, table: OnlineTable) -> int:
-    """INSERT ... SELECT from the stage, ON CONFLICT (keys) DO UPDATE unless the stored row is newer."""
+def upsert_staged(cursor: Any, table: OnlineTable) -> int:
+    """INSERT ... SELECT from the stage, ON CONFLICT (keys) DO UPDATE unless the stored row is newer.
+
+    The one never-back-in-time write of builds and pushes: a staged row replaces a stored one
+    when its (feature_ts, created_ts) is not older (equal versions: the staged row wins), and
+    the stage holds one row per key. Returns the rows written.
+    """
     columns = [exp.to_identifier(c, quoted=True) for c in (*table.value_columns, MATERIALIZED_AT)]
     select = exp.select(*(exp.column(c, quoted=True) for c in table.value_columns), exp.func("now")).from_(_stage())
     excluded = exp.to_identifier("excluded")  # Postgres's name for the proposed row; must stay unquoted

@@ -125,6 +125,8 @@ def materialize_tiles(
             after_load()
         if name != table.name:
             swap_in(cursor, table, name)
+        for statement in table.comment_sql():  # after any swap: comments belong to the live table
+            cursor.execute(statement)
         state = _next_state(previous, window, source, current, until)
         write_state(cursor, table, state, rows=rows_written, late=late, end=request.end)
         if before_commit is not None:

@@ -29,7 +29,7 @@ RESERVED_TABLE_PREFIX = "_fsql"
 MAX_IDENTIFIER_BYTES = 63  # Postgres's NAMEDATALEN - 1: longer names are silently truncated
 
 # What Postgres's format_type() says for each canonical type, to compare with what exists.
-_FORMAT_TYPE = {
+FORMAT_TYPE = {
     exp.DType.BIGINT: "bigint",
     exp.DType.INT: "integer",
     exp.DType.DOUBLE: "double precision",
@@ -40,6 +40,10 @@ _FORMAT_TYPE = {
     exp.DType.TIMESTAMP: "timestamp without time zone",
     exp.DType.TIMESTAMPTZ: "timestamp with time zone",
 }
+
+
+def _comment(kind: str, target: exp.Expr, text: str) -> str:
+    return exp.Comment(this=target, kind=kind, expression=exp.Literal.string(text)).sql("postgres")
 
 
 def quoted(name: str) -> str:
@@ -90,10 +94,33 @@ class OnlineTable:
         """Every column but materialized_at: what materialization writes."""
         return (*self.keys, *(f.name for f in self.view.features), FEATURE_TS, CREATED_TS_COLUMN)
 
+    def comment_sql(self) -> list[str]:
+        """COMMENT ON the table and its columns from the definitions, for whoever reads the schema
+        (DBAs, SQL clients, catalogs). As dbt's persist_docs: a description written in YAML wins;
+        where none is written, a comment set by hand is left alone (swaps carry it over). A
+        utility statement takes no bind parameters, so the text is a literal quoted by sqlglot."""
+        statements = []
+        if self.view.description:
+            described = [
+                self.view.description.rstrip(". "),
+                *([f"owner: {self.view.owner}"] if self.view.owner else []),
+            ]
+            described.append(f"fsql feature view from source '{self.view.source}', written by fsql build")
+            statements.append(_comment("TABLE", self.ref(), ". ".join(described)))
+        table = self.ref()
+        for name, text in self.column_comments().items():
+            target = exp.Column(this=exp.to_identifier(name, quoted=True), table=table.this, db=table.args["db"])
+            statements.append(_comment("COLUMN", target, text))
+        return statements
+
+    def column_comments(self) -> dict[str, str]:
+        """The comment of each column that has something to say."""
+        return {f.name: f.description for f in self.view.features if f.description}
+
     def expected_types(self) -> dict[str, str]:
-        types = {k.name: _FORMAT_TYPE[k.type] for k in self.view.join_keys if k.type is not None}
-        types.update({f.name: _FORMAT_TYPE[f.type] for f in self.view.features})
-        ts = _FORMAT_TYPE[exp.DType.TIMESTAMPTZ]
+        types = {k.name: FORMAT_TYPE[k.type] for k in self.view.join_keys if k.type is not None}
+        types.update({f.name: FORMAT_TYPE[f.type] for f in self.view.features})
+        ts = FORMAT_TYPE[exp.DType.TIMESTAMPTZ]
         types.update({FEATURE_TS: ts, CREATED_TS_COLUMN: ts, MATERIALIZED_AT: ts})
         return types
 

@@ -107,9 +107,42 @@ def _window_values(view: ViewRequest, schema: str, keys_of: exp.Identifier, as_o
     for output in view.features:
         window = output.feature.aggregate
         assert window is not None, "every feature of an aggregate view is one window of one aggregation"
-        since = exp.GTE(this=bucket.copy(), expression=_before(as_of, window.window))
-        select = select.select(exp.alias_(finish(window.aggregation, since), output.feature.name, quoted=True))
+        if window.aggregation.function is AggregateFunction.COUNT_DISTINCT:
+            value = _distinct_count(window.aggregation, window.window, view, schema, keys_of, as_of)
+        else:
+            value = finish(window.aggregation, exp.GTE(this=bucket.copy(), expression=_before(as_of, window.window)))
+        select = select.select(exp.alias_(value, output.feature.name, quoted=True))
     return select
+
+
+def _distinct_count(
+    aggregation: Aggregation, window: Duration, view: ViewRequest, schema: str, keys_of: exp.Identifier,
+    as_of: exp.Column,
+) -> exp.Expr:  # fmt: skip
+    """The distinct values of the window's tiles' arrays, counted: distinct values do not merge
+    by a state's aggregate, so each window reads its tiles once more (the same key range scan)."""
+    tile, value = "_fsql_distinct_tile", "_fsql_distinct_value"
+    states = exp.Column(
+        this=_ident(state_column(aggregation, TILE_STATES[aggregation.function][0])), table=_ident(tile)
+    )
+    unnest = exp.Unnest(
+        expressions=[states], alias=exp.TableAlias(this=_ident("_fsql_distinct"), columns=[_ident(value)])
+    )
+    bucket = exp.Column(this=_ident(BUCKET), table=_ident(tile))
+    where = [
+        *(
+            exp.EQ(
+                this=exp.Column(this=_ident(k.name), table=_ident(tile)),
+                expression=exp.Column(this=_ident(k.name), table=keys_of.copy()),
+            )
+            for k in view.view.join_keys
+        ),
+        exp.GTE(this=bucket.copy(), expression=_before(as_of, window)),
+        exp.LT(this=bucket.copy(), expression=as_of.copy()),
+    ]
+    counted = exp.Count(this=exp.Distinct(expressions=[exp.column(value, quoted=True)]))
+    query = exp.select(counted).from_(table_ref(schema, view.view.name).as_(tile, quoted=True))
+    return query.join(unnest, join_type="CROSS").where(exp.and_(*where)).subquery()
 
 
 def finish(aggregation: Aggregation, since: exp.Expr) -> exp.Expr:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from fsql.compile.latest import MATERIALIZED_AT
-from fsql.compile.tiles import BUCKET, state_column, state_type, tile_states
+from fsql.compile.tiles import BUCKET, state_column, state_data_type, state_type, tile_states
 from fsql.errors import CompileError
-from fsql.online.tables import _FORMAT_TYPE, MAX_IDENTIFIER_BYTES, OnlineTable, primary_key_name
+from fsql.online.tables import FORMAT_TYPE, MAX_IDENTIFIER_BYTES, OnlineTable, primary_key_name
 
 TILE_STAGE = "_fsql_tile_stage"  # a temporary table, in the session's own schema
 
@@ -41,11 +41,26 @@ class TileTable(OnlineTable):
         """Every column but materialized_at: what materialization writes."""
         return (*self.keys, BUCKET, *self.state_columns)
 
+    def column_comments(self) -> dict[str, str]:
+        comments = {BUCKET: f"the start of the tile's bucket [bucket_start, bucket_start + {self.view.granularity})"}
+        for aggregation, state in tile_states(self.view):
+            windows = ", ".join(str(w) for w in aggregation.windows)
+            comments[state_column(aggregation, state)] = (
+                f"tile state '{state.suffix}' of aggregation '{aggregation.name}' ({aggregation.function.value} over "
+                f"{windows}); a lookup merges a window's tiles. {aggregation.description}"
+            ).strip()
+        return comments
+
     def expected_types(self) -> dict[str, str]:
-        types = {k.name: _FORMAT_TYPE[k.type] for k in self.view.join_keys if k.type is not None}
-        ts = _FORMAT_TYPE[exp.DType.TIMESTAMPTZ]
+        types = {k.name: FORMAT_TYPE[k.type] for k in self.view.join_keys if k.type is not None}
+        ts = FORMAT_TYPE[exp.DType.TIMESTAMPTZ]
         types[BUCKET] = ts
-        types.update({state_column(a, s): _FORMAT_TYPE[state_type(a, s)] for a, s in tile_states(self.view)})
+        types.update(
+            {
+                state_column(a, s): FORMAT_TYPE[state_type(a, s)] + ("[]" if s.array else "")
+                for a, s in tile_states(self.view)
+            }
+        )
         types[MATERIALIZED_AT] = ts
         return types
 
@@ -62,18 +77,20 @@ class TileTable(OnlineTable):
         """CREATE TABLE for the tiles, without its key; `temporary`: the stage, named `name`."""
         not_null = exp.ColumnConstraint(kind=exp.NotNullColumnConstraint())
 
-        def definition(column: str, type_: exp.DType | None, *constraints: exp.ColumnConstraint) -> exp.ColumnDef:
+        def definition(
+            column: str, type_: exp.DType | exp.DataType | None, *constraints: exp.ColumnConstraint
+        ) -> exp.ColumnDef:
             assert type_ is not None, "entity keys always declare a type"
             return exp.ColumnDef(
                 this=exp.to_identifier(column, quoted=True),
-                kind=exp.DataType(this=type_),
+                kind=type_ if isinstance(type_, exp.DataType) else exp.DataType(this=type_),
                 constraints=list(constraints),
             )
 
         ts = exp.DType.TIMESTAMPTZ
         columns = [definition(k.name, k.type, not_null.copy()) for k in self.view.join_keys]
         columns.append(definition(BUCKET, ts, not_null.copy()))
-        columns += [definition(state_column(a, s), state_type(a, s)) for a, s in tile_states(self.view)]
+        columns += [definition(state_column(a, s), state_data_type(a, s)) for a, s in tile_states(self.view)]
         if temporary:
             where = exp.Table(this=exp.to_identifier(name or TILE_STAGE, quoted=True))
             properties = exp.Properties(expressions=[exp.TemporaryProperty()])

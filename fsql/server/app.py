@@ -1,5 +1,6 @@
 """The HTTP face of the online store: routes parse and check a request, call the same
-`OnlineStore.lookup` the Python API does, and write Feast's JSON. No SQL here.
+`OnlineStore.lookup` the Python API does, and write Feast's JSON (POST /push writes rows through
+`fsql.push`, see `fsql.server.push`). No SQL here.
 
 Every error a client can cause is a 4xx with `{"error": message}` in the words the CLI uses;
 a store that cannot be reached is a 503; anything else is a 500 with no details (they go to
@@ -13,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,6 +28,7 @@ from fsql.errors import CompileError, FsqlError
 from fsql.online.lookup import OnlineStore
 from fsql.server.feast_json import TooManyEntities, read_request, write_response
 from fsql.server.metrics import CONTENT_TYPE, Metrics
+from fsql.server.push import PushRefused, handle_push
 
 log = logging.getLogger("fsql.server")
 
@@ -36,6 +39,9 @@ class ServerOptions:
     max_entities: int = 1000
     max_body_bytes: int = 1 << 20
     health_timeout: float = 2.0  # seconds /health waits for a pooled connection
+    # The project directory: where POST /push with to="online_and_offline" appends files to
+    # folder sources. None: the server pushes online only.
+    push_root: Path | None = None
 
 
 class HTTPError(Exception):
@@ -65,6 +71,10 @@ def create_app(store: OnlineStore, options: ServerOptions | None = None) -> Star
         )
         return _json(200, write_response(result))
 
+    async def push(request: Request) -> Response:
+        body = await _read_body(request, options.max_body_bytes)
+        return await handle_push(store, body, root=options.push_root)
+
     async def health(request: Request) -> Response:
         try:
             await run_in_threadpool(_ping, store, options.health_timeout)
@@ -78,6 +88,7 @@ def create_app(store: OnlineStore, options: ServerOptions | None = None) -> Star
     lookup = _guarded(get_online_features, "/get-online-features", metrics, options.token)
     routes = [
         Route("/get-online-features", lookup, methods=["POST"]),
+        Route("/push", _guarded(push, "/push", metrics, options.token), methods=["POST"]),
         Route("/health", _guarded(health, "/health", metrics, None), methods=["GET"]),  # probes send no token
         Route("/metrics", _guarded(metrics_text, "/metrics", metrics, options.token), methods=["GET"]),
     ]
@@ -96,7 +107,7 @@ def _guarded(handler: Handler, endpoint: str, metrics: Metrics, token: str | Non
             if token is not None:
                 _check_token(request, token)
             response = await handler(request)
-        except HTTPError as exc:
+        except (HTTPError, PushRefused) as exc:
             response = _json(exc.status, {"error": str(exc)})
         except TooManyEntities as exc:
             response = _json(413, {"error": str(exc)})

@@ -18,7 +18,20 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     `status` AS `_fsql_value_4`
   FROM analytics.trips
   WHERE
-    NOT `rider_id` IS NULL AND NOT `requested_at` IS NULL
+    NOT `rider_id` IS NULL
+    AND NOT `requested_at` IS NULL
+    AND `requested_at` <= (
+      SELECT
+        MAX(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    )
+    AND `requested_at` >= (
+      (
+        SELECT
+          MIN(CAST(`event_timestamp` AS TIMESTAMP))
+        FROM `spine`
+      ) - INTERVAL 2595600 SECOND
+    )
 ), `rider_rating__rows` /* rider_rating: feature rows from source 'ratings' */ AS (
   SELECT
     `rider_id`,

@@ -1,7 +1,7 @@
 -- fsql point-in-time training query: ride_acceptance
 -- dialect bigquery, strategy window; run it in a session whose time zone is UTC
 -- (naive timestamps are read as UTC); relative file paths are relative to the project directory.
--- Features: conv_rate, acc_rate, avg_daily_trips, acc_minus_conv, vehicle_type, driver_rating, trips_7d, trips_30d, spend_7d, spend_30d, avg_rating_given_30d, completed_trips_1d, completed_trips_7d, is_premium, trips_together, last_rating, zone_pressure, zone_requests_15m, zone_requests_1h
+-- Features: conv_rate, acc_rate, avg_daily_trips, acc_minus_conv, vehicle_type, driver_rating, trips_7d, trips_30d, spend_7d, spend_30d, avg_rating_given_30d, completed_trips_1d, completed_trips_7d, riders_served_7d, is_premium, trips_together, last_rating, zone_pressure, zone_requests_15m, zone_requests_1h
 WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS (
   SELECT
     *
@@ -66,11 +66,23 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
       status = 'completed' AND distance_km >= 0.5
   ) AS `completed_trips`
   WHERE
-    NOT `rider_id` IS NULL AND NOT `completed_at` IS NULL
+    NOT `rider_id` IS NULL
+    AND NOT `completed_at` IS NULL
+    AND CAST(`completed_at` AS TIMESTAMP) <= (
+      SELECT
+        MAX(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    )
+    AND CAST(`completed_at` AS TIMESTAMP) >= TIMESTAMP_SUB((
+      SELECT
+        MIN(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    ), INTERVAL 2595600 SECOND)
 ), `driver_trip_windows__rows` /* driver_trip_windows: feature rows from source 'completed_trips' */ AS (
   SELECT
     `driver_id`,
-    `completed_at` AS `_fsql_event_ts`
+    `completed_at` AS `_fsql_event_ts`,
+    CAST(`rider_id` AS INT64) AS `_fsql_value_1`
   FROM (
     /* Completed trips of at least 0.5 km, as events at the time they completed: */
     /* a trip's outcome and fare are known only then, so windows over requested_at would leak. */
@@ -87,7 +99,18 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
       status = 'completed' AND distance_km >= 0.5
   ) AS `completed_trips`
   WHERE
-    NOT `driver_id` IS NULL AND NOT `completed_at` IS NULL
+    NOT `driver_id` IS NULL
+    AND NOT `completed_at` IS NULL
+    AND CAST(`completed_at` AS TIMESTAMP) <= (
+      SELECT
+        MAX(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    )
+    AND CAST(`completed_at` AS TIMESTAMP) >= TIMESTAMP_SUB((
+      SELECT
+        MIN(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    ), INTERVAL 608400 SECOND)
 ), `rider_profile__rows` /* rider_profile: feature rows from source 'riders' */ AS (
   SELECT
     `rider_id`,
@@ -163,7 +186,18 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     `requested_at` AS `_fsql_event_ts`
   FROM `trips`
   WHERE
-    NOT `zone_id` IS NULL AND NOT `requested_at` IS NULL
+    NOT `zone_id` IS NULL
+    AND NOT `requested_at` IS NULL
+    AND CAST(`requested_at` AS TIMESTAMP) <= (
+      SELECT
+        MAX(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    )
+    AND CAST(`requested_at` AS TIMESTAMP) >= TIMESTAMP_SUB((
+      SELECT
+        MIN(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    ), INTERVAL 4500 SECOND)
 ), `driver_hourly_stats__latest` /* driver_hourly_stats: one row per key and event time, the latest created */ AS (
   SELECT
     `ranked`.`driver_id`,
@@ -375,7 +409,8 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     `ends`.`_fsql_ts`,
     `ends`.`_fsql_from_86400s`,
     `ends`.`_fsql_from_604800s`,
-    CAST(`rows`.`_fsql_event_ts` AS TIMESTAMP) AS `_fsql_event_ts`
+    CAST(`rows`.`_fsql_event_ts` AS TIMESTAMP) AS `_fsql_event_ts`,
+    `rows`.`_fsql_value_1`
   FROM `driver_trip_windows__ends` AS `ends`
   INNER JOIN `driver_trip_windows__rows` AS `rows`
     ON `rows`.`driver_id` = `ends`.`driver_id`
@@ -386,7 +421,13 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     `pairs`.`driver_id`,
     `pairs`.`_fsql_ts`,
     CAST(COUNT(CASE WHEN `pairs`.`_fsql_event_ts` >= `pairs`.`_fsql_from_86400s` THEN 1 END) AS INT64) AS `completed_trips_1d`,
-    CAST(COUNT(CASE WHEN `pairs`.`_fsql_event_ts` >= `pairs`.`_fsql_from_604800s` THEN 1 END) AS INT64) AS `completed_trips_7d`
+    CAST(COUNT(CASE WHEN `pairs`.`_fsql_event_ts` >= `pairs`.`_fsql_from_604800s` THEN 1 END) AS INT64) AS `completed_trips_7d`,
+    CAST(COUNT(
+      DISTINCT CASE
+        WHEN `pairs`.`_fsql_event_ts` >= `pairs`.`_fsql_from_604800s`
+        THEN `pairs`.`_fsql_value_1`
+      END
+    ) AS INT64) AS `riders_served_7d`
   FROM `driver_trip_windows__pairs` AS `pairs`
   GROUP BY
     `pairs`.`driver_id`,
@@ -642,6 +683,10 @@ SELECT
     WHEN NOT `spine`.`event_timestamp` IS NULL
     THEN COALESCE(`driver_trip_windows`.`completed_trips_7d`, 0)
   END AS `completed_trips_7d`,
+  CASE
+    WHEN NOT `spine`.`event_timestamp` IS NULL
+    THEN COALESCE(`driver_trip_windows`.`riders_served_7d`, 0)
+  END AS `riders_served_7d`,
   `rider_profile`.`is_premium` AS `is_premium`,
   `rider_driver_affinity`.`trips_together` AS `trips_together`,
   `rider_driver_affinity`.`last_rating` AS `last_rating`,

@@ -1,7 +1,7 @@
 -- fsql point-in-time training query: driver_quality
 -- dialect duckdb, strategy asof; run it in a session whose time zone is UTC
 -- (naive timestamps are read as UTC); relative file paths are relative to the project directory.
--- Features: driver_hourly_stats__conv_rate, driver_hourly_stats__acc_rate, driver_hourly_stats__avg_daily_trips, driver_hourly_stats__acc_minus_conv, driver_profile__vehicle_type, driver_profile__seats, driver_profile__driver_rating, driver_profile__is_xl, driver_trip_windows__completed_trips_1d, driver_trip_windows__completed_trips_7d
+-- Features: driver_hourly_stats__conv_rate, driver_hourly_stats__acc_rate, driver_hourly_stats__avg_daily_trips, driver_hourly_stats__acc_minus_conv, driver_profile__vehicle_type, driver_profile__seats, driver_profile__driver_rating, driver_profile__is_xl, driver_trip_windows__completed_trips_1d, driver_trip_windows__completed_trips_7d, driver_trip_windows__riders_served_7d
 WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS (
   SELECT
     *
@@ -32,7 +32,8 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
 ), "driver_trip_windows__rows" /* driver_trip_windows: feature rows from source 'completed_trips' */ AS (
   SELECT
     "driver_id",
-    "completed_at" AS "_fsql_event_ts"
+    "completed_at" AS "_fsql_event_ts",
+    CAST("rider_id" AS BIGINT) AS "_fsql_value_1"
   FROM (
     /* Completed trips of at least 0.5 km, as events at the time they completed: */
     /* a trip's outcome and fare are known only then, so windows over requested_at would leak. */
@@ -74,7 +75,8 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
     "ends"."_fsql_ts",
     "ends"."_fsql_from_86400s",
     "ends"."_fsql_from_604800s",
-    "rows"."_fsql_event_ts" AS "_fsql_event_ts"
+    "rows"."_fsql_event_ts" AS "_fsql_event_ts",
+    "rows"."_fsql_value_1"
   FROM "driver_trip_windows__ends" AS "ends"
   INNER JOIN "driver_trip_windows__rows" AS "rows"
     ON "rows"."driver_id" = "ends"."driver_id"
@@ -85,7 +87,13 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
     "pairs"."driver_id",
     "pairs"."_fsql_ts",
     CAST(COUNT(CASE WHEN "pairs"."_fsql_event_ts" >= "pairs"."_fsql_from_86400s" THEN 1 END) AS BIGINT) AS "completed_trips_1d",
-    CAST(COUNT(CASE WHEN "pairs"."_fsql_event_ts" >= "pairs"."_fsql_from_604800s" THEN 1 END) AS BIGINT) AS "completed_trips_7d"
+    CAST(COUNT(CASE WHEN "pairs"."_fsql_event_ts" >= "pairs"."_fsql_from_604800s" THEN 1 END) AS BIGINT) AS "completed_trips_7d",
+    CAST(COUNT(
+      DISTINCT CASE
+        WHEN "pairs"."_fsql_event_ts" >= "pairs"."_fsql_from_604800s"
+        THEN "pairs"."_fsql_value_1"
+      END
+    ) AS BIGINT) AS "riders_served_7d"
   FROM "driver_trip_windows__pairs" AS "pairs"
   GROUP BY
     "pairs"."driver_id",
@@ -128,7 +136,11 @@ SELECT
   CASE
     WHEN NOT "spine"."event_timestamp" IS NULL
     THEN COALESCE("driver_trip_windows"."completed_trips_7d", 0)
-  END AS "driver_trip_windows__completed_trips_7d"
+  END AS "driver_trip_windows__completed_trips_7d",
+  CASE
+    WHEN NOT "spine"."event_timestamp" IS NULL
+    THEN COALESCE("driver_trip_windows"."riders_served_7d", 0)
+  END AS "driver_trip_windows__riders_served_7d"
 FROM "spine"
 /* driver_hourly_stats: latest row at or before the spine's timestamp, per key */
 ASOF LEFT JOIN "driver_hourly_stats__rows" AS "driver_hourly_stats"

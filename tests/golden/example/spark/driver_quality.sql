@@ -1,7 +1,7 @@
 -- fsql point-in-time training query: driver_quality
 -- dialect spark, strategy window; run it in a session whose time zone is UTC
 -- (naive timestamps are read as UTC); relative file paths are relative to the project directory.
--- Features: driver_hourly_stats__conv_rate, driver_hourly_stats__acc_rate, driver_hourly_stats__avg_daily_trips, driver_hourly_stats__acc_minus_conv, driver_profile__vehicle_type, driver_profile__seats, driver_profile__driver_rating, driver_profile__is_xl, driver_trip_windows__completed_trips_1d, driver_trip_windows__completed_trips_7d
+-- Features: driver_hourly_stats__conv_rate, driver_hourly_stats__acc_rate, driver_hourly_stats__avg_daily_trips, driver_hourly_stats__acc_minus_conv, driver_profile__vehicle_type, driver_profile__seats, driver_profile__driver_rating, driver_profile__is_xl, driver_trip_windows__completed_trips_1d, driver_trip_windows__completed_trips_7d, driver_trip_windows__riders_served_7d
 WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS (
   SELECT
     *
@@ -51,7 +51,8 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
 ), `driver_trip_windows__rows` /* driver_trip_windows: feature rows from source 'completed_trips' */ AS (
   SELECT
     `driver_id`,
-    `completed_at` AS `_fsql_event_ts`
+    `completed_at` AS `_fsql_event_ts`,
+    CAST(`rider_id` AS BIGINT) AS `_fsql_value_1`
   FROM (
     /* Completed trips of at least 0.5 km, as events at the time they completed: */
     /* a trip's outcome and fare are known only then, so windows over requested_at would leak. */
@@ -68,7 +69,20 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
       status = 'completed' AND distance_km >= 0.5
   ) AS `completed_trips`
   WHERE
-    NOT `driver_id` IS NULL AND NOT `completed_at` IS NULL
+    NOT `driver_id` IS NULL
+    AND NOT `completed_at` IS NULL
+    AND CAST(`completed_at` AS TIMESTAMP) <= (
+      SELECT
+        MAX(CAST(`event_timestamp` AS TIMESTAMP))
+      FROM `spine`
+    )
+    AND CAST(`completed_at` AS TIMESTAMP) >= (
+      (
+        SELECT
+          MIN(CAST(`event_timestamp` AS TIMESTAMP))
+        FROM `spine`
+      ) - INTERVAL 608400 SECOND
+    )
 ), `driver_hourly_stats__latest` /* driver_hourly_stats: one row per key and event time, the latest created */ AS (
   SELECT
     `ranked`.`driver_id`,
@@ -228,7 +242,8 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     `ends`.`_fsql_ts`,
     `ends`.`_fsql_from_86400s`,
     `ends`.`_fsql_from_604800s`,
-    CAST(`rows`.`_fsql_event_ts` AS TIMESTAMP) AS `_fsql_event_ts`
+    CAST(`rows`.`_fsql_event_ts` AS TIMESTAMP) AS `_fsql_event_ts`,
+    `rows`.`_fsql_value_1`
   FROM `driver_trip_windows__ends` AS `ends`
   INNER JOIN `driver_trip_windows__rows` AS `rows`
     ON `rows`.`driver_id` = `ends`.`driver_id`
@@ -239,7 +254,13 @@ WITH `spine` /* spine: the rows asked for, each kept once, labels included */ AS
     `pairs`.`driver_id`,
     `pairs`.`_fsql_ts`,
     CAST(COUNT(CASE WHEN `pairs`.`_fsql_event_ts` >= `pairs`.`_fsql_from_86400s` THEN 1 END) AS BIGINT) AS `completed_trips_1d`,
-    CAST(COUNT(CASE WHEN `pairs`.`_fsql_event_ts` >= `pairs`.`_fsql_from_604800s` THEN 1 END) AS BIGINT) AS `completed_trips_7d`
+    CAST(COUNT(CASE WHEN `pairs`.`_fsql_event_ts` >= `pairs`.`_fsql_from_604800s` THEN 1 END) AS BIGINT) AS `completed_trips_7d`,
+    CAST(COUNT(
+      DISTINCT CASE
+        WHEN `pairs`.`_fsql_event_ts` >= `pairs`.`_fsql_from_604800s`
+        THEN `pairs`.`_fsql_value_1`
+      END
+    ) AS BIGINT) AS `riders_served_7d`
   FROM `driver_trip_windows__pairs` AS `pairs`
   GROUP BY
     `pairs`.`driver_id`,
@@ -262,7 +283,11 @@ SELECT
   CASE
     WHEN NOT `spine`.`event_timestamp` IS NULL
     THEN COALESCE(`driver_trip_windows`.`completed_trips_7d`, 0)
-  END AS `driver_trip_windows__completed_trips_7d`
+  END AS `driver_trip_windows__completed_trips_7d`,
+  CASE
+    WHEN NOT `spine`.`event_timestamp` IS NULL
+    THEN COALESCE(`driver_trip_windows`.`riders_served_7d`, 0)
+  END AS `driver_trip_windows__riders_served_7d`
 FROM `spine`
 /* driver_hourly_stats: features for the spine row's keys and ts */
 LEFT JOIN `driver_hourly_stats__pit` AS `driver_hourly_stats`
