@@ -30,7 +30,7 @@ from fsql.compile.spine import Spine
 from fsql.drift.html import write_html
 from fsql.drift.model import EPSILON
 from fsql.drift.run import DriftReport, Side, compile_drift, plan, run_drift, window_relation
-from fsql.errors import DefinitionError, FsqlError
+from fsql.errors import DefinitionError, FsqlError, ProjectError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "drift_project"
 GOLDEN = Path(__file__).parent / "golden" / "drift"
@@ -226,6 +226,16 @@ def test_an_empty_current_window_is_a_clear_error(tmp_path: Path) -> None:
             project, service="usage", reference=Side(window=(START, SPLIT)), current=Side(window=later),
             spine="data/spine.parquet",
         )  # fmt: skip
+
+
+def test_a_training_set_file_without_a_feature_column_says_which(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p")
+    reference, current = split(pq.read_table(root / "data" / "events.parquet"), root)
+    pq.write_table(pq.read_table(current).drop_columns(["plan"]), current)
+    with pytest.raises(
+        ProjectError, match=r"the current training set '.*current.parquet' lacks feature column\(s\) plan"
+    ):
+        run_drift(fsql.load_project(root), service="usage", reference=Side(file=reference), current=Side(file=current))
 
 
 def test_thresholds_come_from_the_feature_over_the_view_over_the_defaults(tmp_path: Path) -> None:

@@ -22,8 +22,8 @@ from fsql import artifacts
 from fsql.column_types import NUMBERS, TEXTS
 from fsql.compile import render, resolve_features, training_query
 from fsql.compile.context import column
-from fsql.compile.spine import DEFAULT_SPINE_TIMESTAMP, Spine
-from fsql.compile.strategy import strategy_for
+from fsql.compile.spine import DEFAULT_SPINE_TIMESTAMP, SPINE_FILE_SUFFIXES, Spine, columns_probe, spine_relation
+from fsql.compile.strategy import readable_file_formats, strategy_for
 from fsql.engines import OfflineEngine, open_engine
 from fsql.errors import FsqlError, ProjectError
 from fsql.spec import Definitions
@@ -280,22 +280,34 @@ def compile_drift(features: list[Compared], *, reference: exp.Expr, current: exp
 
 
 def _file_relation(project: Project, engine: OfflineEngine, path: Path, label: str, names: list[str]) -> exp.Expr:
+    """The training set file as the engine reads it: scanned in place where the engine scans
+    files of its format (DuckDB), else loaded into it (a temporary table on Postgres)."""
     import pyarrow.csv as pv
     import pyarrow.parquet as pq
 
     found = path if path.exists() else project.config.root / path
     if not found.is_file():
         raise ProjectError(f"the {label} training set '{path}' was not found (looked in . and {project.config.root})")
-    table = pv.read_csv(found) if found.suffix.lower() in (".csv", ".gz", ".tsv") else pq.read_table(found)
-    missing = [n for n in names if n not in table.column_names]
+    found = found.resolve()
+    is_csv = found.name.lower().endswith(SPINE_FILE_SUFFIXES[2:])
+    if ("csv" if is_csv else "parquet") in readable_file_formats(engine.dialect):
+        relation = spine_relation(str(found), engine.dialect)
+        _check_columns(engine.result_columns(columns_probe(relation, engine.dialect)), names, label, path)
+        return relation
+    table = pv.read_csv(found) if is_csv else pq.read_table(found)
+    _check_columns(tuple(table.column_names), names, label, path)
+    name = f"_fsql_drift_{label}"
+    engine.register_arrow(name, table.select(names))
+    return exp.Table(this=exp.to_identifier(name, quoted=True))
+
+
+def _check_columns(columns: tuple[str, ...], names: list[str], label: str, path: Path) -> None:
+    missing = [n for n in names if n not in columns]
     if missing:
         raise ProjectError(
             f"the {label} training set '{path}' lacks feature column(s) {', '.join(missing)}: build it for the same "
             f"service with `fsql train`"
         )
-    name = f"_fsql_drift_{label}"
-    engine.register_arrow(name, table.select(names))
-    return exp.Table(this=exp.to_identifier(name, quoted=True))
 
 
 def _judged(planned: _Planned, row: dict[str, Any]) -> FeatureDrift:
