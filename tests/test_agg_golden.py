@@ -31,14 +31,15 @@ def test_golden_aggregate_sql(dialect: str, update_golden: bool, tmp_path: Path)
     assert compiled.sql == path.read_text(), f"{path} differs: review, then rerun with --update-golden"
 
 
-def test_postgres_aggregates_each_spine_time_in_a_lateral_unless_it_needs_last(tmp_path: Path) -> None:
+def test_postgres_aggregates_each_spine_row_in_a_lateral_last_included(tmp_path: Path) -> None:
     project = fsql.load_project(PROJECT, data_checks=False)
     project.config = replace(project.config, target_dir=tmp_path)
     without_last, _ = project.compile(dialect="postgres", features=["rider_trip_windows:trips_7d"])
     assert "LEFT JOIN LATERAL" in without_last.sql and "__pairs" not in without_last.sql
     assert "__windows" not in without_last.sql  # joined to the spine row itself, no DISTINCT and join back
     with_last, _ = project.compile(dialect="postgres", features=["rider_trip_windows:last_status_1d"])
-    assert "LATERAL" not in with_last.sql and "__pairs" in with_last.sql
+    assert "LEFT JOIN LATERAL" in with_last.sql and "__pairs" not in with_last.sql
+    assert "ARRAY_AGG(" in with_last.sql  # the window's latest value, in the same range scan
 
 
 def test_golden_postgres_lateral_sql(update_golden: bool, tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ def join_aggregates(query: exp.Select, view: ViewRequest, ctx: CompileContext) -
     if ctx.strategy.bounds_scans:  # BigQuery and Spark: prune the source scan (and its partitions) to the spine's reach
         granularity = view.view.granularity.seconds if view.view.granularity else 0
         bound_feature_rows(query, view, ctx, lookback=Duration(requested_windows(view)[-1].seconds + granularity, "s"))
-    if math.lateral_aggregate and not _lasts(view):
+    if math.lateral_aggregate:
         query = _join_lateral_per_spine_row(query, view, ctx, math)
         return query.select(*(_output(f, name, spine_ts) for f in view.features), copy=False)
     ends = (f"{name}__ends", spine_ends(view, ctx, math), "the spine's distinct keys and ts, each window's ends")
@@ -80,7 +80,7 @@ def _join_lateral_per_spine_row(
         *(exp.alias_(minus(end.copy(), w), start_column(w), quoted=True) for w in requested_windows(view)),
     )
     inner = (
-        exp.select(*_conditional_aggregates(view, _ROWS, ends_alias))
+        exp.select(*_conditional_aggregates(view, _ROWS, ends_alias, lasts_in_place=True))
         .from_(exp.Table(this=ident(rows_cte_name(view)), alias=exp.TableAlias(this=ident(_ROWS))))
         .where(exp.and_(*_widest_window_rows(view, math, ends_alias)))
     )
@@ -191,8 +191,12 @@ def _inside(index: int, aggregation: Aggregation, window: Duration, rows: str, s
     return inside
 
 
-def _conditional_aggregates(view: ViewRequest, rows: str, starts: str) -> list[exp.Expr]:
-    """Each requested feature but `last`: `f(CASE WHEN e >= start_w [AND filter] THEN x END)`, typed."""
+def _conditional_aggregates(
+    view: ViewRequest, rows: str, starts: str, *, lasts_in_place: bool = False
+) -> list[exp.Expr]:
+    """Each requested feature: `f(CASE WHEN e >= start_w [AND filter] THEN x END)`, typed; `last`
+    only `lasts_in_place` (Postgres), as the first of the window's values ordered by (e, created)
+    descending, NULL values included (`_last_in_place`); elsewhere `_with_lasts` ranks the pairs."""
     index_of = {a.name: i for i, a in requested_aggregations(view)}
     aggregated: list[exp.Expr] = []
     for output in view.features:
@@ -200,12 +204,27 @@ def _conditional_aggregates(view: ViewRequest, rows: str, starts: str) -> list[e
         assert aggregate is not None
         aggregation, index = aggregate.aggregation, index_of[aggregate.aggregation.name]
         if aggregation.function is AggregateFunction.LAST:
+            if lasts_in_place:
+                inside = _inside(index, aggregation, aggregate.window, rows, starts)
+                last = exp.cast(_last_in_place(view, index, inside, rows), exp.DataType(this=output.feature.type))
+                aggregated.append(exp.alias_(last, output.feature.name, quoted=True))
             continue
         read = column(value_column(index), rows) if aggregation.expression is not None else exp.Literal.number(1)
         inside = exp.Case(ifs=[exp.If(this=_inside(index, aggregation, aggregate.window, rows, starts), true=read)])
         value = exp.cast(FUNCTIONS[aggregation.function].over(inside), exp.DataType(this=output.feature.type))
         aggregated.append(exp.alias_(value, output.feature.name, quoted=True))
     return aggregated
+
+
+def _last_in_place(view: ViewRequest, index: int, inside: exp.Expr, rows: str) -> exp.Expr:
+    """`(ARRAY_AGG(x ORDER BY e DESC, created DESC NULLS LAST) FILTER (WHERE inside))[1]`: a NULL
+    x of the latest row is kept (ARRAY_AGG keeps NULLs), a NULL created time sorts lowest."""
+    order = [exp.Ordered(this=column(EVENT_TS, rows), desc=True, nulls_first=False)]
+    if view.source.created_timestamp:
+        order.append(exp.Ordered(this=column(CREATED_TS, rows), desc=True, nulls_first=False))
+    ordered = exp.Order(this=column(value_column(index), rows), expressions=order)
+    collected = exp.Filter(this=exp.ArrayAgg(this=ordered), expression=exp.Where(this=inside))
+    return exp.Bracket(this=exp.paren(collected, copy=False), expressions=[exp.Literal.number(1)], offset=1)
 
 
 def _lasts(view: ViewRequest) -> list[tuple[int, Aggregation]]:

@@ -23,8 +23,8 @@ The dialects differ only as data (`_TIME_MATH`): time arithmetic, whether the ev
 compared as stored (an index on (keys, e) can serve it) or cast to an instant first
 (BigQuery refuses to compare DATETIME with TIMESTAMP), and whether each spine row is
 aggregated in LATERAL subqueries joined to the spine itself, with no `__ends`, `__pairs` or
-`__windows` (Postgres, when no `last` is asked for: a nested loop of index range scans, as
-fast as the hand-written LATERAL query; see benchmarks/agg_postgres.py).
+`__windows` (Postgres: a nested loop of index range scans, as fast as the hand-written
+LATERAL query, see benchmarks/agg_postgres.py; `last` is the first of an ordered ARRAY_AGG).
 """
 
 from __future__ import annotations
