@@ -298,17 +298,35 @@ def _edges(names: _Names, bins: int) -> exp.Select:
 
 
 def _bins(names: _Names) -> exp.Select:
-    """(cell, r, c): the count of reference and current values in each bin (bin = edges below x)."""
-    edge, x = column("edge", "e"), column("x", "v")
-    binned = (
+    """(cell, r, c): the count of reference and current values in each bin (bin = edges below x).
+
+    One sort instead of a join: the values and the edges in one sequence ordered by x, values
+    before an edge equal to them; a value's bin is the running count of edges before it.
+    """
+    marks = exp.union(
+        exp.select(column("side"), column("x"), column("n"), exp.alias_(_num(0), "is_edge", quoted=True)).from_(
+            _table(names.values)
+        ),
         exp.select(
-            column("side", "v"),
-            column("n", "v"),
-            exp.alias_(_sum(_when(exp.LT(this=edge, expression=x), _num(1), _num(0))), "cell", quoted=True),
-        )
-        .from_(_table(names.values, "v"))
-        .join(_table(names.edges, "e"), join_type="CROSS")
-        .group_by(column("side", "v"), x.copy(), column("n", "v"))
+            exp.alias_(_num(-1), "side", quoted=True),
+            exp.alias_(column("edge"), "x", quoted=True),
+            exp.alias_(_num(0), "n", quoted=True),
+            exp.alias_(_num(1), "is_edge", quoted=True),
+        ).from_(_table(names.edges)),
+        distinct=False,
+    )
+    edges_before = exp.Window(
+        this=_sum(column("is_edge")),
+        order=exp.Order(expressions=[_ascending("x"), _ascending("is_edge")]),
+        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
+    )
+    ranked = exp.select(
+        column("side"), column("n"), column("is_edge"), exp.alias_(edges_before, "cell", quoted=True)
+    ).from_(marks.subquery(ident("marks")))
+    binned = (
+        exp.select(column("side"), column("n"), column("cell"))
+        .from_(ranked.subquery(ident("ranked")))
+        .where(exp.EQ(this=column("is_edge"), expression=_num(0)))
     )
     return _cells(binned.subquery(ident("binned")))
 

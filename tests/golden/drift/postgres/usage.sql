@@ -199,15 +199,36 @@ WITH "_fsql_reference" AS MATERIALIZED (
     COALESCE(SUM(CASE WHEN "side" = 1 THEN "n" ELSE 0 END), 0) AS "c"
   FROM (
     SELECT
-      "v"."side",
-      "v"."n",
-      SUM(CASE WHEN "e"."edge" < "v"."x" THEN 1 ELSE 0 END) AS "cell"
-    FROM "_fsql_f0_values" AS "v"
-    CROSS JOIN "_fsql_f0_edges" AS "e"
-    GROUP BY
-      "v"."side",
-      "v"."x",
-      "v"."n"
+      "side",
+      "n",
+      "cell"
+    FROM (
+      SELECT
+        "side",
+        "n",
+        "is_edge",
+        SUM("is_edge") OVER (
+          ORDER BY "x" NULLS FIRST, "is_edge" NULLS FIRST
+          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS "cell"
+      FROM (
+        SELECT
+          "side",
+          "x",
+          "n",
+          0 AS "is_edge"
+        FROM "_fsql_f0_values"
+        UNION ALL
+        SELECT
+          -1 AS "side",
+          "edge" AS "x",
+          0 AS "n",
+          1 AS "is_edge"
+        FROM "_fsql_f0_edges"
+      ) AS "marks"
+    ) AS "ranked"
+    WHERE
+      "is_edge" = 0
   ) AS "binned"
   GROUP BY
     "cell"
@@ -263,15 +284,36 @@ WITH "_fsql_reference" AS MATERIALIZED (
     COALESCE(SUM(CASE WHEN "side" = 1 THEN "n" ELSE 0 END), 0) AS "c"
   FROM (
     SELECT
-      "v"."side",
-      "v"."n",
-      SUM(CASE WHEN "e"."edge" < "v"."x" THEN 1 ELSE 0 END) AS "cell"
-    FROM "_fsql_f1_values" AS "v"
-    CROSS JOIN "_fsql_f1_edges" AS "e"
-    GROUP BY
-      "v"."side",
-      "v"."x",
-      "v"."n"
+      "side",
+      "n",
+      "cell"
+    FROM (
+      SELECT
+        "side",
+        "n",
+        "is_edge",
+        SUM("is_edge") OVER (
+          ORDER BY "x" NULLS FIRST, "is_edge" NULLS FIRST
+          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS "cell"
+      FROM (
+        SELECT
+          "side",
+          "x",
+          "n",
+          0 AS "is_edge"
+        FROM "_fsql_f1_values"
+        UNION ALL
+        SELECT
+          -1 AS "side",
+          "edge" AS "x",
+          0 AS "n",
+          1 AS "is_edge"
+        FROM "_fsql_f1_edges"
+      ) AS "marks"
+    ) AS "ranked"
+    WHERE
+      "is_edge" = 0
   ) AS "binned"
   GROUP BY
     "cell"
@@ -327,15 +369,36 @@ WITH "_fsql_reference" AS MATERIALIZED (
     COALESCE(SUM(CASE WHEN "side" = 1 THEN "n" ELSE 0 END), 0) AS "c"
   FROM (
     SELECT
-      "v"."side",
-      "v"."n",
-      SUM(CASE WHEN "e"."edge" < "v"."x" THEN 1 ELSE 0 END) AS "cell"
-    FROM "_fsql_f2_values" AS "v"
-    CROSS JOIN "_fsql_f2_edges" AS "e"
-    GROUP BY
-      "v"."side",
-      "v"."x",
-      "v"."n"
+      "side",
+      "n",
+      "cell"
+    FROM (
+      SELECT
+        "side",
+        "n",
+        "is_edge",
+        SUM("is_edge") OVER (
+          ORDER BY "x" NULLS FIRST, "is_edge" NULLS FIRST
+          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS "cell"
+      FROM (
+        SELECT
+          "side",
+          "x",
+          "n",
+          0 AS "is_edge"
+        FROM "_fsql_f2_values"
+        UNION ALL
+        SELECT
+          -1 AS "side",
+          "edge" AS "x",
+          0 AS "n",
+          1 AS "is_edge"
+        FROM "_fsql_f2_edges"
+      ) AS "marks"
+    ) AS "ranked"
+    WHERE
+      "is_edge" = 0
   ) AS "binned"
   GROUP BY
     "cell"
@@ -469,15 +532,36 @@ WITH "_fsql_reference" AS MATERIALIZED (
     COALESCE(SUM(CASE WHEN "side" = 1 THEN "n" ELSE 0 END), 0) AS "c"
   FROM (
     SELECT
-      "v"."side",
-      "v"."n",
-      SUM(CASE WHEN "e"."edge" < "v"."x" THEN 1 ELSE 0 END) AS "cell"
-    FROM "_fsql_f5_values" AS "v"
-    CROSS JOIN "_fsql_f5_edges" AS "e"
-    GROUP BY
-      "v"."side",
-      "v"."x",
-      "v"."n"
+      "side",
+      "n",
+      "cell"
+    FROM (
+      SELECT
+        "side",
+        "n",
+        "is_edge",
+        SUM("is_edge") OVER (
+          ORDER BY "x" NULLS FIRST, "is_edge" NULLS FIRST
+          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS "cell"
+      FROM (
+        SELECT
+          "side",
+          "x",
+          "n",
+          0 AS "is_edge"
+        FROM "_fsql_f5_values"
+        UNION ALL
+        SELECT
+          -1 AS "side",
+          "edge" AS "x",
+          0 AS "n",
+          1 AS "is_edge"
+        FROM "_fsql_f5_edges"
+      ) AS "marks"
+    ) AS "ranked"
+    WHERE
+      "is_edge" = 0
   ) AS "binned"
   GROUP BY
     "cell"
