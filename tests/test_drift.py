@@ -228,6 +228,25 @@ def test_an_empty_current_window_is_a_clear_error(tmp_path: Path) -> None:
         )  # fmt: skip
 
 
+def test_csv_training_sets_give_the_statistics_parquet_ones_do(tmp_path: Path) -> None:
+    import pyarrow.csv as pv
+
+    root = write_project(tmp_path / "p")
+    reference, current = split(pq.read_table(root / "data" / "events.parquet"), root)
+    as_csv = []
+    for path in (reference, current):
+        pv.write_csv(pq.read_table(path), path.with_suffix(".csv"))
+        as_csv.append(path.with_suffix(".csv"))
+    project = fsql.load_project(root)
+    from_parquet = run_drift(project, service="usage", reference=Side(file=reference), current=Side(file=current))
+    from_csv = run_drift(project, service="usage", reference=Side(file=as_csv[0]), current=Side(file=as_csv[1]))
+    assert "read_csv" in (root / "target" / "run" / "duckdb" / "drift" / "usage.sql").read_text().lower()
+    for a, b in zip(from_parquet.features, from_csv.features, strict=True):
+        assert (a.feature, a.status, a.current_values) == (b.feature, b.status, b.current_values)
+        for x, y in ((a.psi, b.psi), (a.ks, b.ks), (a.chi2, b.chi2)):
+            assert (x is None and y is None) or x == pytest.approx(y, abs=TOLERANCE)
+
+
 def test_a_training_set_file_without_a_feature_column_says_which(tmp_path: Path) -> None:
     root = write_project(tmp_path / "p")
     reference, current = split(pq.read_table(root / "data" / "events.parquet"), root)
