@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from fsql.online.lookup import OnlineStore
     from fsql.online.result import LookupResult
     from fsql.push import PushResult
+    from fsql.skew.report import SkewReport
 
 SpineInput: TypeAlias = "str | Path | pa.Table | Any"  # Any: a pandas DataFrame
 _ARROW_SPINE_NAME = "_fsql_spine"
@@ -307,6 +308,13 @@ class Project:
             return store.lookup(
                 entity_rows, service=service, features=features, full_feature_names=full_feature_names, now=now
             )
+
+    def skew(self, *, service: str, sample: int = 100, seed: int = 0, at: datetime | None = None) -> SkewReport:
+        """Compare online lookups of a service with its training values for `sample` entities
+        drawn from the online tables (`fsql skew`; see `fsql.skew.run`); writes run_results.json."""
+        from fsql.skew.run import run_skew
+
+        return run_skew(self, service=service, sample=sample, seed=seed, at=at)
 
     def push(self, view: str, rows: Any, *, to: str = "online") -> PushResult:
         """Write rows of a push-enabled view into its online table, through the upsert `fsql build`

@@ -412,6 +412,27 @@ def drift(
 
 @app.command()
 @project_options
+def skew(
+    ctx: typer.Context,
+    service: opt.SkewService,
+    sample: opt.SkewSample = 100,
+    seed: opt.SkewSeed = 0,
+    at: opt.SkewAt = None,
+    output: opt.Output = "table",
+) -> None:
+    """Compare online lookups with training values for sampled entities; exit 1 on any disagreement."""
+    from fsql.cli.skew import show_skew
+
+    with handled(ctx):
+        if output not in ("table", "json"):
+            raise ProjectError(f"--output must be 'table' or 'json', not '{output}'")
+        project = ctx.obj.project()
+        report = project.skew(service=service, sample=sample, seed=seed, at=_parse_time(at, "--at") if at else None)
+        show_skew(project, report, output=output)
+
+
+@app.command()
+@project_options
 def get(
     ctx: typer.Context,
     entity: opt.Entity,

@@ -185,6 +185,19 @@ At = Annotated[
     str | None,
     typer.Option("--at", metavar="TIME", help="Measure freshness against this time (ISO 8601, UTC; default now)."),
 ]
+SkewService = Annotated[str, typer.Option("--service", "-s", metavar="NAME", help="Feature service to check.")]
+SkewSample = Annotated[
+    int, typer.Option("--sample", "-n", metavar="N", help="Entities to sample from each view's online table.")
+]
+SkewSeed = Annotated[int, typer.Option("--seed", metavar="N", help="Sampling seed; the same seed, the same entities.")]
+SkewAt = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        metavar="TIME",
+        help="Lookup time (ISO 8601, UTC; default now, clamped to the newest build end of the service's views).",
+    ),
+]
 SkipTests = Annotated[
     bool, typer.Option("--skip-tests", help="Materialize without running the views' data tests first.")
 ]

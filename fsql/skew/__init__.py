@@ -1,0 +1,1 @@
+"""Training/serving skew: online lookups compared with the offline point-in-time values (`fsql skew`)."""
