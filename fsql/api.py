@@ -307,6 +307,11 @@ class Project:
         pq.write_table(table, out)
         return out, table
 
+    def spine(self, engine: OfflineEngine, spine: SpineInput, timestamp: str = DEFAULT_SPINE_TIMESTAMP) -> Spine:
+        """A spine made ready on `engine`: an arrow one loaded, a file path anchored, its columns,
+        types and (where the strategy uses them) time bounds probed."""
+        return self._spine(engine, spine, timestamp)
+
     def _spine(self, engine: OfflineEngine, spine: SpineInput, timestamp: str) -> Spine:
         if not isinstance(spine, str | Path):
             table = _as_arrow(spine)

@@ -376,6 +376,44 @@ def test_(
 
 @app.command()
 @project_options
+def drift(
+    ctx: typer.Context,
+    service: opt.DriftService,
+    reference: opt.DriftReference = None,
+    reference_window: opt.DriftReferenceWindow = None,
+    current: opt.DriftCurrent = None,
+    current_window: opt.DriftCurrentWindow = None,
+    spine: opt.SpineArg = None,
+    spine_timestamp: opt.SpineTimestamp = DEFAULT_SPINE_TIMESTAMP,
+    output: opt.Output = "table",
+    html: opt.DriftHtml = None,
+    no_data_checks: opt.NoDataChecks = False,
+) -> None:
+    """Compare a service's features between a reference and a current training set; exit 1 on
+    significant drift or too many NULLs.
+
+    Each side is a training set file (--reference/--current, as `fsql train` writes) or a
+    window START..END of --spine's timestamps (--reference-window/--current-window), for
+    which the training query runs in the engine.
+    """
+    from fsql.cli import drift as drift_cli
+
+    with handled(ctx):
+        sides = (
+            drift_cli.side(reference, reference_window, "reference"),
+            drift_cli.side(current, current_window, "current"),
+        )
+        if any(s.window is not None for s in sides) and not spine:
+            raise ProjectError("a --reference-window or --current-window reads a spine: give it with --spine")
+        project = ctx.obj.project(no_data_checks=no_data_checks)
+        drift_cli.run(
+            project, service=service, reference=sides[0], current=sides[1], spine=spine,
+            spine_timestamp=spine_timestamp, output=output, html=html,
+        )  # fmt: skip
+
+
+@app.command()
+@project_options
 def skew(
     ctx: typer.Context,
     service: opt.SkewService,
