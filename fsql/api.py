@@ -186,19 +186,26 @@ class Project:
         """
         target = self.config.target
         dialect = dialect or target.dialect
-        relation = spine_relation(str(spine), dialect)
-        compiled = compile_training_query(
-            self.definitions,
-            spine=Spine(relation, spine_timestamp, query_columns(relation)),
-            dialect=dialect,
-            service=service,
-            features=features,
-            full_feature_names=full_feature_names,
-        )
+        definitions = self.definitions
+
+        def made() -> CompiledQuery:
+            relation = spine_relation(str(spine), dialect)
+            return compile_training_query(
+                definitions,
+                spine=Spine(relation, spine_timestamp, query_columns(relation)),
+                dialect=dialect,
+                service=service,
+                features=features,
+                full_feature_names=full_feature_names,
+            )
+
+        # Kept while the project's files are unchanged: a build compiles every service each run.
+        key = (dialect, service, tuple(features or ()), str(spine), spine_timestamp, full_feature_names)
+        compiled = self.warm.get("compile", key, made)
         if (self.data_checks if data_checks is None else data_checks) and dialect == target.dialect:
             views = compiled.request.views
-            self.data_report = check_project_data(self.definitions, target, root=self.config.root, views=views)
-        path = artifacts.write_sql(self.config.target_dir, "compiled", dialect, compiled.name, compiled.sql)
+            self.data_report = check_project_data(definitions, target, root=self.config.root, views=views)
+        path = self._write_sql("compiled", dialect, compiled.name, compiled.sql)
         return compiled, path
 
     def training_sql(self, **kwargs: Any) -> str:

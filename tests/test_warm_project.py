@@ -83,6 +83,18 @@ def test_an_edited_definition_is_seen_by_the_next_call(project_dir: Path) -> Non
             project.get_online_features(ENTITIES, features=["driver_stats:label"], now=NOW)
 
 
+def test_compile_on_a_warm_project_follows_an_edited_definition(project_dir: Path) -> None:
+    definitions = project_dir / "definitions" / "defs.yml"
+    with fsql.load_project(project_dir) as project:
+        first, _ = project.compile(features=["driver_stats"], data_checks=False)
+        again, _ = project.compile(features=["driver_stats"], data_checks=False)
+        assert again is first  # kept: a build compiles every service on every run
+        definitions.write_text(DEFINITIONS + "\n      - {name: rate_x2, type: double, expr: rate * 2}\n")
+        edited, path = project.compile(features=["driver_stats"], data_checks=False)
+        assert '"rate_x2"' in edited.sql and '"rate_x2"' not in first.sql
+        assert path.read_text() == edited.sql
+
+
 def test_a_rewritten_spine_file_is_probed_again(project_dir: Path) -> None:
     import pyarrow.parquet as pq
 
