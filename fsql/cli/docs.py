@@ -33,8 +33,7 @@ def serve(ctx: typer.Context, host: opt.Host = "127.0.0.1", port: opt.DocsPort =
 
     with handled(ctx):
         server = docs_server(docs_dir(ctx.obj.project()), host=host, port=port)
-        bound_host, bound_port = server.server_address[:2]
-        console.info(f"serving the catalog on http://{bound_host}:{bound_port}/")
+        console.info(f"serving the catalog on http://{host}:{server.server_port}/")
         try:
             server.serve_forever()
         except KeyboardInterrupt:

@@ -8,6 +8,7 @@ All of it is JSON-ready data: `catalog.json` is this dict, and the page renders 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,9 @@ def build_catalog(project: Project) -> dict[str, Any]:
         source["description"] = definitions.sources[name].description
         source["tests"] = results["tests"].get(f"source.{name}", [])
         reached = downstream(lineage, f"source:{name}")
-        source["feeds"] = {kind: [n.split(":", 1)[1] for n in reached if n.startswith(f"{kind}:")] for kind in KINDS[1:]}
+        source["feeds"] = {
+            kind: [n.split(":", 1)[1] for n in reached if n.startswith(f"{kind}:")] for kind in KINDS[1:]
+        }
     for name, service in described["feature_services"].items():
         compiled, path = project.compile(service=name, dialect=dialect, data_checks=False)
         service["compiled_sql"] = compiled.sql
@@ -69,8 +72,7 @@ def _derived_views(definitions: Definitions) -> dict[str, Any]:
             "inputs": [i.ref for i in d.inputs],
             "request": {r.name: r.type.value.lower() for r in d.request},
             "features": {
-                f.name: {"type": f.type.value.lower(), "expr": f.text, "description": f.description}
-                for f in d.features
+                f.name: {"type": f.type.value.lower(), "expr": f.text, "description": f.description} for f in d.features
             },
             "defined_at": str(d.where),
         }
@@ -124,13 +126,17 @@ def feature_rows(described: dict[str, Any]) -> list[dict[str, Any]]:
 
 def lineage_nodes(definitions: Definitions) -> list[dict[str, str]]:
     """The nodes of the lineage in columns: sources, views, derived views, services."""
-    names = (
+    names: tuple[Iterable[str], ...] = (
         definitions.sources,
         definitions.feature_views,
         definitions.derived_views,
         definitions.feature_services,
     )
-    return [{"id": f"{kind}:{name}", "kind": kind, "name": name} for kind, group in zip(KINDS, names) for name in group]
+    return [
+        {"id": f"{kind}:{name}", "kind": kind, "name": name}
+        for kind, group in zip(KINDS, names, strict=True)
+        for name in group
+    ]
 
 
 def lineage_edges(definitions: Definitions) -> list[tuple[Node, Node]]:

@@ -48,7 +48,7 @@ def render_page(catalog: dict[str, Any]) -> str:
         c=catalog,
         features_of=by_view,
         # ElementTree escaped every name in the SVG; Markup keeps autoescape from escaping it twice.
-        lineage=Markup(lineage_svg(catalog["lineage"])),  # noqa: S704
+        lineage=Markup(lineage_svg(catalog["lineage"])),
         anchor=anchor,
         search_text=_search_text,
     )
@@ -80,5 +80,5 @@ def docs_server(directory: Path, *, host: str = "127.0.0.1", port: int = 8080) -
 class _QuietHandler(SimpleHTTPRequestHandler):
     """Files of the catalog folder only; no request log on stderr for every file."""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
