@@ -61,6 +61,8 @@ def test_the_catalog_holds_every_entity_source_view_feature_and_service(example_
     assert conv_rate["description"] == "Share of offers that became trips over the last hour."
     assert rows["ride_offer", "is_big_fare"]["type"] == "boolean"
     assert catalog["run_results"] is None  # nothing was built
+    manifest = json.loads((example_copy / "target" / "manifest.json").read_text())
+    assert set(manifest["feature_views"]) == set(catalog["feature_views"])
     # Which services a source feeds, through its views and the derived view reading them.
     assert catalog["sources"]["completed_trips"]["feeds"] == {
         "view": ["driver_trip_windows", "rider_trip_windows"],

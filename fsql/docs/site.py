@@ -8,6 +8,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fsql import artifacts
 from fsql.errors import ProjectError, scrub_secrets
 
 from .catalog import build_catalog
@@ -22,8 +23,11 @@ def docs_dir(project: Project) -> Path:
 
 
 def generate_docs(project: Project) -> Path:
-    """Write target/docs/index.html (opens from file://, no server) and catalog.json; return the page's path."""
+    """Write target/docs/index.html (opens from file://, no server) and catalog.json, and
+    target/manifest.json; return the page's path."""
     catalog = build_catalog(project)
+    # manifest.json beside it describes the same definitions the page shows.
+    artifacts.write_manifest(project.config.target_dir, project.config.name, project.definitions)
     out = docs_dir(project)
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(catalog, indent=2, default=str)
