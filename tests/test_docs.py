@@ -208,6 +208,7 @@ class _Dom(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.by_id: dict[str, dict[str, str | None]] = {}
+        self.nodes: dict[str, str] = {}  # lineage node -> its class attribute
         self.tags: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -215,6 +216,8 @@ class _Dom(HTMLParser):
         found = dict(attrs)
         if found.get("id"):
             self.by_id[str(found["id"])] = found
+        if found.get("data-node"):
+            self.nodes[str(found["data-node"])] = str(found.get("class"))
 
 
 @pytest.mark.browser
@@ -240,6 +243,16 @@ def test_in_a_real_browser_the_search_filters_and_the_lineage_renders(example_co
     assert "hidden" in dom.by_id["view-driver_profile"]
     assert "hidden" not in dom.by_id["view-rider_trip_windows"]
     assert "lineage-graph" in dom.by_id and "svg" in dom.tags
+    # A source's section in the address (where a click on its box goes) lights what it feeds.
+    page = (example_copy / "target" / "docs" / "index.html").resolve().as_uri()
+    dumped = subprocess.run(
+        [*flags, "--dump-dom", page + "#source-zone_demand"], capture_output=True, text=True, check=True
+    )
+    lit = _Dom()
+    lit.feed(dumped.stdout)
+    assert {node for node, classes in lit.nodes.items() if "lit" in classes.split()} == {
+        "source:zone_demand", "view:zone_demand", "service:ride_acceptance"
+    }  # fmt: skip
     screenshot = REPO / "target" / "docs-screenshot.png"
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
