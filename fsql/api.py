@@ -492,6 +492,12 @@ class Project:
         """Every definition as JSON-ready data (what `fsql ls` shows)."""
         return artifacts.describe(self.definitions)
 
+    def generate_docs(self) -> Path:
+        """Write the catalog to target/docs (index.html and catalog.json) and return the page's path."""
+        from fsql.docs import generate_docs
+
+        return generate_docs(self)
+
 
 class _Kept:
     """A Project's open connections, apart from it so that a finalizer can close them."""

@@ -20,6 +20,7 @@ from fsql.api import Project
 from fsql.build import ONLINE_HELP, BuildOptions, NodeResult
 from fsql.cli import options as opt
 from fsql.cli.context import handled, parse_vars, project_options
+from fsql.cli.docs import docs_app
 from fsql.compile.spine import DEFAULT_SPINE_TABLE, DEFAULT_SPINE_TIMESTAMP
 from fsql.errors import ProjectError
 from fsql.online.entities import parse_entity
@@ -33,6 +34,7 @@ app = typer.Typer(
     # Plain help, as dbt's: typer's rich panels show every flag as taking a <bool> value.
     rich_markup_mode=None,
 )
+app.add_typer(docs_app)
 
 
 @app.callback()

@@ -162,6 +162,9 @@ Host = Annotated[
     ),
 ]
 Port = Annotated[int, typer.Option("--port", metavar="PORT", help="TCP port to listen on.", envvar="FSQL_SERVE_PORT")]
+DocsPort = Annotated[
+    int, typer.Option("--port", metavar="PORT", help="TCP port to serve the catalog on (0: a free one).")
+]
 Token = Annotated[
     str | None,
     typer.Option(
