@@ -12,9 +12,11 @@ Methods delegate: definitions to `fsql.definitions`, SQL to `fsql.compile`, runn
 from __future__ import annotations
 
 import importlib.util
+import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from functools import cached_property
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -33,13 +35,16 @@ from fsql.compile.spine import (
 )
 from fsql.compile.strategy import strategy_for
 from fsql.definitions import load_definitions
-from fsql.engines import OfflineEngine, open_engine
+from fsql.engines import OfflineEngine
+from fsql.engines.kept import KeptEngine
 from fsql.engines.postgres import probe
 from fsql.errors import CompileError, ProjectError
 from fsql.graph import select_views
-from fsql.project import ProjectConfig, load_project_config
+from fsql.project import PROJECT_FILE, ProjectConfig, load_project_config
+from fsql.schema_readers import local_path
 from fsql.source_schema import DataCheckReport, check_project_data, check_source_columns
-from fsql.spec import Definitions
+from fsql.spec import Definitions, SourceKind
+from fsql.warm import WarmCache, file_stat, tree_stamp
 
 if TYPE_CHECKING:
     from fsql.build import BuildOptions, BuildResult, NodeResult
@@ -62,25 +67,89 @@ def load_project(
 ) -> Project:
     """Load a project: its fsql_project.yml, the chosen target, and (lazily) its definitions.
 
+    The project stays warm between calls (see `Project`): keep one in a service, and close it
+    (or use `with`) when done.
+
     Args:
         data_checks: check file and table sources against their data (see `Project.validate`);
             False checks the definitions alone, e.g. in CI without the data (`--no-data-checks`).
     """
-    config = load_project_config(project_dir, target=target, vars=vars, profiles_dir=profiles_dir)
-    return Project(config, data_checks=data_checks)
+
+    def reload() -> ProjectConfig:
+        return load_project_config(project_dir, target=target, vars=vars, profiles_dir=profiles_dir)
+
+    return Project(reload(), data_checks=data_checks, reload=reload)
 
 
 class Project:
-    def __init__(self, config: ProjectConfig, *, data_checks: bool = True) -> None:
+    """A project, kept warm: its definitions, compiled queries, source checks and spine column
+    types are kept until a file of the project changes (`fsql.warm`), and its offline engine and
+    online store stay open (`fsql.engines.kept`), so repeated calls pay for the query alone.
+    Safe to share across threads. `close()` (or `with`) releases the connections."""
+
+    def __init__(
+        self, config: ProjectConfig, *, data_checks: bool = True, reload: Callable[[], ProjectConfig] | None = None
+    ) -> None:
         self.config = config
         self.data_checks = data_checks
         # What the last check against the data covered (None: none ran).
         self.data_report: DataCheckReport | None = None
+        self._reload = reload
+        self._lock = threading.RLock()
+        self._config_stamp = self._config_files_stamp()
+        self.warm = WarmCache(self._stamp)
+        self._kept = _Kept(KeptEngine(config.target, config.root))
+        # A Project dropped without close() still releases its connections.
+        weakref.finalize(self, self._kept.close)
+        self._written: dict[Path, tuple[str, Any]] = {}  # what _write_sql last wrote where
 
-    @cached_property
+    def _config_files_stamp(self) -> tuple[Any, ...]:
+        return tree_stamp((), (self.config.root / PROJECT_FILE, self.config.profiles_path))
+
+    def _stamp(self) -> tuple[Any, ...]:
+        config = self.config
+        return tree_stamp((config.definitions_dir, config.templates_dir), ()) + self._config_files_stamp()
+
+    def refresh(self) -> bool:
+        """Look at the project's files; forget what was derived from them if one changed (every
+        public method does this first). Returns whether something changed."""
+        if not self.warm.refresh():
+            return False
+        with self._lock:
+            stamp = self._config_files_stamp()
+            if stamp != self._config_stamp and self._reload is not None:
+                self._config_stamp = stamp
+                self.config = self._reload()
+                self._kept.close()
+                self._kept.engine = KeptEngine(self.config.target, self.config.root)
+        return True
+
+    def forget(self) -> None:
+        """Drop everything kept from the project's files (e.g. after changing environment variables
+        its templates read); the connections stay open."""
+        self.warm.forget()
+
+    def close(self) -> None:
+        """Close the kept offline engine and online store (the project can still be used: they reopen)."""
+        with self._lock:
+            self._kept.close()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
     def definitions(self) -> Definitions:
-        """The checked definitions; reading them raises DefinitionError at the first mistake."""
-        return load_definitions(self.config)
+        """The checked definitions; reading them raises DefinitionError at the first mistake.
+
+        Read again when a definition or template file changed since the last look."""
+        self.refresh()
+        return self._definitions()
+
+    def _definitions(self) -> Definitions:
+        return self.warm.get("definitions", None, lambda: load_definitions(self.config))
 
     def validate(self, *, data_checks: bool | None = None) -> Definitions:
         """Read and check every definition, and write target/manifest.json.
@@ -117,19 +186,26 @@ class Project:
         """
         target = self.config.target
         dialect = dialect or target.dialect
-        relation = spine_relation(str(spine), dialect)
-        compiled = compile_training_query(
-            self.definitions,
-            spine=Spine(relation, spine_timestamp, query_columns(relation)),
-            dialect=dialect,
-            service=service,
-            features=features,
-            full_feature_names=full_feature_names,
-        )
+        definitions = self.definitions
+
+        def made() -> CompiledQuery:
+            relation = spine_relation(str(spine), dialect)
+            return compile_training_query(
+                definitions,
+                spine=Spine(relation, spine_timestamp, query_columns(relation)),
+                dialect=dialect,
+                service=service,
+                features=features,
+                full_feature_names=full_feature_names,
+            )
+
+        # Kept while the project's files are unchanged: a build compiles every service each run.
+        key = (dialect, service, tuple(features or ()), str(spine), spine_timestamp, full_feature_names)
+        compiled = self.warm.get("compile", key, made)
         if (self.data_checks if data_checks is None else data_checks) and dialect == target.dialect:
             views = compiled.request.views
-            self.data_report = check_project_data(self.definitions, target, root=self.config.root, views=views)
-        path = artifacts.write_sql(self.config.target_dir, "compiled", dialect, compiled.name, compiled.sql)
+            self.data_report = check_project_data(definitions, target, root=self.config.root, views=views)
+        path = self._write_sql("compiled", dialect, compiled.name, compiled.sql)
         return compiled, path
 
     def training_sql(self, **kwargs: Any) -> str:
@@ -151,30 +227,76 @@ class Project:
             spine: a SELECT, a table name, a parquet/CSV path, a pyarrow Table or a
                 pandas DataFrame, holding the join keys, `spine_timestamp` and any labels.
         """
-        engine = open_engine(self.config.target, self.config.root)
-        try:
-            spine_spec = self._spine(engine, spine, spine_timestamp)
-            compiled = compile_training_query(
-                self.definitions,
+        definitions = self.definitions
+        return self._kept.engine.run(
+            lambda engine: self._training_set(
+                engine, definitions, spine, service, features, spine_timestamp, full_feature_names
+            )
+        )
+
+    def _training_set(
+        self,
+        engine: OfflineEngine,
+        definitions: Definitions,
+        spine: SpineInput,
+        service: str | None,
+        features: Sequence[str] | None,
+        spine_timestamp: str,
+        full_feature_names: bool | None,
+    ) -> pa.Table:
+        spine_spec = self._spine(engine, spine, spine_timestamp)
+        wanted = tuple(features) if features else None
+        key: tuple[Any, ...] = (engine.dialect, spine_spec.relation.sql(engine.dialect), spine_timestamp)
+        key += (spine_spec.columns, spine_spec.bounds, spine_spec.types, service, wanted, full_feature_names)
+        compiled = self.warm.get(
+            "compiled",
+            key,
+            lambda: compile_training_query(
+                definitions,
                 spine=spine_spec,
                 dialect=engine.dialect,
                 service=service,
                 features=features,
                 full_feature_names=full_feature_names,
                 file_root=self.config.root,
-            )
-            path = artifacts.write_sql(self.config.target_dir, "run", engine.dialect, compiled.name, compiled.sql)
-            if self.data_checks:
-                check_source_columns(
-                    compiled.request.views,
-                    engine,
-                    file_root=self.config.root,
-                    definitions=self.definitions,
-                    service=service,
-                )
-            return engine.query_arrow(compiled.sql, sql_path=self._shown(path), node=compiled.name)
-        finally:
-            engine.close()
+            ),
+        )
+        path = self._write_sql("run", engine.dialect, compiled.name, compiled.sql)
+        if self.data_checks:
+            self._check_sources(engine, definitions, compiled, service)
+        return engine.query_arrow(compiled.sql, sql_path=self._shown(path), node=compiled.name)
+
+    def _write_sql(self, kind: str, dialect: str, name: str, sql: str) -> Path:
+        """Write target/<kind>/<dialect>/<name>.sql, unless this project wrote that very text there last."""
+        path = self.config.target_dir / kind / dialect / f"{name}.sql"
+        with self._lock:
+            written = self._written.get(path)
+        if written is not None and written == (sql, file_stat(path)):
+            return path
+        path = artifacts.write_sql(self.config.target_dir, kind, dialect, name, sql)
+        with self._lock:
+            self._written[path] = (sql, file_stat(path))
+        return path
+
+    def _check_sources(
+        self, engine: OfflineEngine, definitions: Definitions, compiled: CompiledQuery, service: str | None
+    ) -> None:
+        """The data checks of a run, kept while the files they read are unchanged; sources that
+        are tables or SQL are checked every time (their schema can change unseen)."""
+        views = compiled.request.views
+        sources = [definitions.sources[view.source.name] for view in views]
+        paths = [local_path(s.location, self.config.root) if s.kind is SourceKind.FILE else None for s in sources]
+        # A directory of files can change inside without its own stat changing: checked every time.
+        if any(path is None or path.is_dir() for path in paths):
+            check_source_columns(views, engine, file_root=self.config.root, definitions=definitions, service=service)
+            return
+        files = tuple((str(path), file_stat(path)) for path in paths if path is not None)
+
+        def check() -> bool:
+            check_source_columns(views, engine, file_root=self.config.root, definitions=definitions, service=service)
+            return True
+
+        self.warm.get("checked", (engine.dialect, compiled.request, service, files), check)
 
     def write_training_set(self, *, out: Path | None = None, **kwargs: Any) -> tuple[Path, pa.Table]:
         """Build a training set (see `training_set`) and write it as parquet.
@@ -192,16 +314,32 @@ class Project:
         pq.write_table(table, out)
         return out, table
 
+    def spine(self, engine: OfflineEngine, spine: SpineInput, timestamp: str = DEFAULT_SPINE_TIMESTAMP) -> Spine:
+        """A spine made ready on `engine`: an arrow one loaded, a file path anchored, its columns,
+        types and (where the strategy uses them) time bounds probed."""
+        return self._spine(engine, spine, timestamp)
+
     def _spine(self, engine: OfflineEngine, spine: SpineInput, timestamp: str) -> Spine:
         if not isinstance(spine, str | Path):
-            engine.register_arrow(_ARROW_SPINE_NAME, _as_arrow(spine))
+            table = _as_arrow(spine)
+            engine.register_arrow(_ARROW_SPINE_NAME, table)
             text = _ARROW_SPINE_NAME
+            # The registered table's types follow from its arrow schema; its bounds from its rows.
+            key: Any = ("arrow", table.schema) if not strategy_for(engine.dialect).bounds_scans else None
         else:
             text = str(spine)
+            key = None
         if text.lower().endswith(SPINE_FILE_SUFFIXES):
             if not Path(text).exists() and not (self.config.root / text).exists():
                 raise ProjectError(f"spine file '{text}' not found (looked in . and {self.config.root})")
             text = str(Path(text).resolve()) if Path(text).exists() else text
+            key = ("file", text, file_stat(text if Path(text).is_absolute() else self.config.root / text))
+        if key is None:  # a table or a SELECT: its columns can change unseen, so they are probed every time
+            return self._probe_spine(engine, text, timestamp)
+        made = partial(self._probe_spine, engine, text, timestamp)
+        return self.warm.get("spine", (engine.dialect, timestamp, key), made)
+
+    def _probe_spine(self, engine: OfflineEngine, text: str, timestamp: str) -> Spine:
         relation = anchor_file_paths(spine_relation(text, engine.dialect), self.config.root)
         found = engine.result_types(columns_probe(relation, engine.dialect))
         names = tuple(name for name, _ in found)
@@ -281,12 +419,10 @@ class Project:
         full_feature_names: bool | None = None,
         now: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Online feature values for entity rows, in order (opens and closes a store; services
-        should keep one `online_store()` instead)."""
-        with self.online_store(max_connections=1) as store:
-            return store.get_online_features(
-                entity_rows, service=service, features=features, full_feature_names=full_feature_names, now=now
-            )
+        """Online feature values for entity rows, in order, from the project's kept online store."""
+        return self.kept_store().get_online_features(
+            entity_rows, service=service, features=features, full_feature_names=full_feature_names, now=now
+        )
 
     def lookup(
         self,
@@ -297,12 +433,23 @@ class Project:
         full_feature_names: bool | None = None,
         now: datetime | None = None,
     ) -> LookupResult:
-        """Online values with their statuses, event times and each view's as_of, in order (opens
-        and closes a store, as `get_online_features` does)."""
-        with self.online_store(max_connections=1) as store:
-            return store.lookup(
-                entity_rows, service=service, features=features, full_feature_names=full_feature_names, now=now
-            )
+        """Online values with their statuses, event times and each view's as_of, in order, from the
+        project's kept online store."""
+        return self.kept_store().lookup(
+            entity_rows, service=service, features=features, full_feature_names=full_feature_names, now=now
+        )
+
+    def kept_store(self) -> OnlineStore:
+        """The project's own online store: opened on first use, kept until `close()`, following the
+        definitions as they change (what `lookup` and `get_online_features` use)."""
+        definitions = self.definitions
+        with self._lock:
+            store = self._kept.store
+            if store is None:
+                store = self._kept.store = self.online_store()
+            if store.definitions is not definitions:
+                store.use_definitions(definitions)
+            return store
 
     def skew(self, *, service: str, sample: int = 100, seed: int = 0, at: datetime | None = None) -> SkewReport:
         """Compare online lookups of a service with its training values for `sample` entities
@@ -344,6 +491,26 @@ class Project:
     def describe(self) -> dict[str, Any]:
         """Every definition as JSON-ready data (what `fsql ls` shows)."""
         return artifacts.describe(self.definitions)
+
+    def generate_docs(self) -> Path:
+        """Write the catalog to target/docs (index.html and catalog.json) and return the page's path."""
+        from fsql.docs import generate_docs
+
+        return generate_docs(self)
+
+
+class _Kept:
+    """A Project's open connections, apart from it so that a finalizer can close them."""
+
+    def __init__(self, engine: KeptEngine) -> None:
+        self.engine = engine
+        self.store: OnlineStore | None = None
+
+    def close(self) -> None:
+        self.engine.close()
+        store, self.store = self.store, None
+        if store is not None:
+            store.close()
 
 
 def _as_arrow(spine: Any) -> pa.Table:

@@ -30,6 +30,7 @@ from fsql.source_schema import view_checker
 
 if TYPE_CHECKING:
     from fsql.api import Project
+    from fsql.spec import Definitions
 
 ONLINE_HELP = (
     "no online store is configured for target '{target}': add `online: embedded` (a private Postgres under "
@@ -187,15 +188,22 @@ def _run_node(
     )
 
 
+def materialize_sql(definitions: Definitions, name: str, *, dialect: str) -> str | None:
+    """The SQL `fsql build` materializes view `name` with (target/compiled/<dialect>/materialize/<name>.sql);
+    None for an offline aggregate view, which has nothing to materialize."""
+    view = definitions.feature_views[name]
+    if view.is_aggregate and not (view.online and view.granularity):
+        return None
+    compile_rows = compile_tiles if view.is_aggregate else compile_latest_rows
+    return compile_rows(definitions, name, dialect=dialect).sql
+
+
 def _write_compiled(project: Project, views: list[str]) -> None:
     dialect = project.config.target.dialect
     for name in views:
-        view = project.definitions.feature_views[name]
-        if view.is_aggregate and not (view.online and view.granularity):
-            continue  # an offline aggregate view has nothing to materialize
-        compile_rows = compile_tiles if view.is_aggregate else compile_latest_rows
-        query = compile_rows(project.definitions, name, dialect=dialect)
-        artifacts.write_sql(project.config.target_dir, "compiled", dialect, f"materialize/{name}", query.sql)
+        sql = materialize_sql(project.definitions, name, dialect=dialect)
+        if sql is not None:
+            artifacts.write_sql(project.config.target_dir, "compiled", dialect, f"materialize/{name}", sql)
     for service in project.definitions.feature_services:
         project.compile(service=service, dialect=dialect, data_checks=False)
 

@@ -24,6 +24,7 @@ from fsql.checks import check_definitions, parse_source_query, query_columns
 from fsql.datatests.parse import source_tests, view_tests
 from fsql.datatypes import TIMESTAMP_TYPES, TYPE_NAMES, canonical_type
 from fsql.derived import DerivedView, read_derived_view
+from fsql.drift.parse import drift_settings
 from fsql.durations import DURATION_HELP, Duration, parse_duration
 from fsql.errors import ProjectError, did_you_mean
 from fsql.project import ProjectConfig
@@ -88,8 +89,9 @@ FEATURE_VIEW_KEYS = (
     "owner",
     "description",
     "tests",
+    "drift",
 )
-FEATURE_KEYS = ("name", "type", "expr", "description", "tests")
+FEATURE_KEYS = ("name", "type", "expr", "description", "tests", "drift")
 FEATURE_SERVICE_KEYS = ("name", "features", "full_feature_names", "description", "tags", "owner")
 _SOURCE_HELP = (
     "'table' (a table name), 'path' (a parquet or CSV file), 'sql' (a query) "
@@ -464,6 +466,7 @@ def _feature_view(m: Mapping, definitions: Definitions) -> FeatureView:
         where=m.where(),
         aggregations=aggregations,
         granularity=granularity,
+        drift=drift_settings(m),
     )
     if view.online:
         _check_online_name_lengths(m, view)
@@ -613,6 +616,7 @@ def _feature(m: Mapping) -> Feature:
         description=m.get("description", str, ""),
         where=m.where_text(expression_key),
         is_column=expression_key == "name",
+        drift=drift_settings(m),
     )
 
 

@@ -19,6 +19,7 @@ from fsql.yamlfile import Where
 
 if TYPE_CHECKING:
     from fsql.datatests.model import DataTest
+    from fsql.drift.model import DriftSettings
 
 _NOWHERE = Where(Path("<memory>"))
 
@@ -135,6 +136,7 @@ class Feature:
     # An aggregate feature (one window of one aggregation); None for a latest-value feature,
     # whose value is `expression` on the latest source row at or before the spine time.
     aggregate: AggregateWindow | None = None
+    drift: DriftSettings | None = None  # `fsql drift` thresholds over the view's (fsql.drift)
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ class FeatureView:
     # Both ends of every window snap to a multiple of it (counted from 1970-01-01T00:00Z).
     granularity: Duration | None = None
     tests: tuple[DataTest, ...] = ()  # its own and its features' (fsql.datatests)
+    drift: DriftSettings | None = None  # `fsql drift` thresholds of its features (fsql.drift)
 
     def feature(self, name: str) -> Feature | None:
         return next((f for f in self.features if f.name == name), None)

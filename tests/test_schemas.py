@@ -44,6 +44,7 @@ SYNCED = {
     "fsql.datatests.parse.ROW_COUNT_KEYS": ("definitions", "/$defs/test_row_count"),
     "fsql.datatests.parse.EXPRESSION_KEYS": ("definitions", "/$defs/test_expression"),
     "fsql.datatests.parse.FRESHNESS_KEYS": ("definitions", "/$defs/test_freshness"),
+    "fsql.drift.parse.DRIFT_KEYS": ("definitions", "/$defs/drift"),
     "fsql.project.PROJECT_KEYS": ("project", ""),
     "fsql.project.PROFILE_KEYS": ("profiles", "/$defs/profile"),
     "fsql.project.TARGET_KEYS": ("profiles", "/$defs/target"),

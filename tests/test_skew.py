@@ -64,6 +64,13 @@ def test_no_disagreement_on_the_example_after_a_build(built_example: Path, servi
     }
 
 
+def test_a_service_with_a_derived_view_compares_its_inputs_and_says_so(built_example: Path) -> None:
+    report = _skew(built_example, "ride_offer_scoring", sample=ALL)
+    assert report.ok, [d.as_json() for d in report.disagreements[:5]]
+    assert {v.view for v in report.views} == {"rider_trip_windows", "driver_hourly_stats"}  # the inputs
+    assert any("derived view 'ride_offer': not compared itself" in note for note in report.notes)
+
+
 def test_a_mixed_service_reads_every_views_sample_and_real_pairs(built_example: Path, postgres_dsn: str) -> None:
     """ride_acceptance mixes latest-value and aggregate views, keyed by driver, rider, zone and the
     (rider, driver) pair: every sampled entity of every view is looked up, pairs stay real pairs."""

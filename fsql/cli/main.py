@@ -20,6 +20,7 @@ from fsql.api import Project
 from fsql.build import ONLINE_HELP, BuildOptions, NodeResult
 from fsql.cli import options as opt
 from fsql.cli.context import handled, parse_vars, project_options
+from fsql.cli.docs import docs_app
 from fsql.compile.spine import DEFAULT_SPINE_TABLE, DEFAULT_SPINE_TIMESTAMP
 from fsql.errors import ProjectError
 from fsql.online.entities import parse_entity
@@ -33,6 +34,7 @@ app = typer.Typer(
     # Plain help, as dbt's: typer's rich panels show every flag as taking a <bool> value.
     rich_markup_mode=None,
 )
+app.add_typer(docs_app)
 
 
 @app.callback()
@@ -372,6 +374,44 @@ def test_(
     with handled(ctx):
         project = ctx.obj.project(no_data_checks=no_data_checks)
         run_data_tests(project, select=select, exclude=exclude, at=_parse_time(at, "--at"))
+
+
+@app.command()
+@project_options
+def drift(
+    ctx: typer.Context,
+    service: opt.DriftService,
+    reference: opt.DriftReference = None,
+    reference_window: opt.DriftReferenceWindow = None,
+    current: opt.DriftCurrent = None,
+    current_window: opt.DriftCurrentWindow = None,
+    spine: opt.SpineArg = None,
+    spine_timestamp: opt.SpineTimestamp = DEFAULT_SPINE_TIMESTAMP,
+    output: opt.Output = "table",
+    html: opt.DriftHtml = None,
+    no_data_checks: opt.NoDataChecks = False,
+) -> None:
+    """Compare a service's features between a reference and a current training set; exit 1 on
+    significant drift or too many NULLs.
+
+    Each side is a training set file (--reference/--current, as `fsql train` writes) or a
+    window START..END of --spine's timestamps (--reference-window/--current-window), for
+    which the training query runs in the engine.
+    """
+    from fsql.cli import drift as drift_cli
+
+    with handled(ctx):
+        sides = (
+            drift_cli.side(reference, reference_window, "reference"),
+            drift_cli.side(current, current_window, "current"),
+        )
+        if any(s.window is not None for s in sides) and not spine:
+            raise ProjectError("a --reference-window or --current-window reads a spine: give it with --spine")
+        project = ctx.obj.project(no_data_checks=no_data_checks)
+        drift_cli.run(
+            project, service=service, reference=sides[0], current=sides[1], spine=spine,
+            spine_timestamp=spine_timestamp, output=output, html=html,
+        )  # fmt: skip
 
 
 @app.command()

@@ -162,6 +162,9 @@ Host = Annotated[
     ),
 ]
 Port = Annotated[int, typer.Option("--port", metavar="PORT", help="TCP port to listen on.", envvar="FSQL_SERVE_PORT")]
+DocsPort = Annotated[
+    int, typer.Option("--port", metavar="PORT", help="TCP port to serve the catalog on (0: a free one).")
+]
 Token = Annotated[
     str | None,
     typer.Option(
@@ -212,4 +215,25 @@ TestSelect = Annotated[
             "(a view's source), x+ its children (space = or, comma = and)."
         ),
     ),
+]
+DriftService = Annotated[str, typer.Option("--service", "-s", metavar="NAME", help="Feature service to compare.")]
+DriftReference = Annotated[
+    Path | None,
+    typer.Option(
+        "--reference", metavar="FILE", help="Reference training set (parquet/CSV), e.g. target/training/S.parquet."
+    ),
+]
+DriftReferenceWindow = Annotated[
+    str | None,
+    typer.Option("--reference-window", metavar="START..END", help="Reference: spine rows with START <= ts < END."),
+]
+DriftCurrent = Annotated[
+    Path | None, typer.Option("--current", metavar="FILE", help="Current training set (parquet/CSV).")
+]
+DriftCurrentWindow = Annotated[
+    str | None,
+    typer.Option("--current-window", metavar="START..END", help="Current: spine rows with START <= ts < END."),
+]
+DriftHtml = Annotated[
+    Path | None, typer.Option("--html", metavar="FILE", help="Also write a static HTML report with histograms.")
 ]

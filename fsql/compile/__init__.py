@@ -62,12 +62,11 @@ def compile_training_query(
         CompileError: the request cannot be compiled (unknown names, collisions, a
             dialect without a strategy, a construct the dialect lacks).
     """
-    request = resolve_features(definitions, service=service, features=features, full_feature_names=full_feature_names)
-    _check_spine(spine, request)
-    check_spine_types(spine, request.views, dialect)
+    query, request = training_query(
+        definitions, spine=spine, dialect=dialect, service=service, features=features,
+        full_feature_names=full_feature_names, file_root=file_root,
+    )  # fmt: skip
     strategy = strategy_for(dialect)
-    ctx = CompileContext(request, spine, dialect, definitions.dialect, strategy, file_root, definitions.sources)
-    query = run_passes(ctx)
     header = [
         f"fsql point-in-time training query: {request.name}",
         f"dialect {dialect}, strategy {strategy.name}; run it in a session whose time zone is UTC",
@@ -75,6 +74,26 @@ def compile_training_query(
         "Features: " + ", ".join(request.output_names),
     ]
     return CompiledQuery(request.name, dialect, strategy.name, render(query, dialect, header), request)
+
+
+def training_query(
+    definitions: Definitions,
+    *,
+    spine: Spine,
+    dialect: str,
+    service: str | None = None,
+    features: Sequence[str] | None = None,
+    full_feature_names: bool | None = None,
+    file_root: Path | None = None,
+) -> tuple[exp.Select, FeatureRequest]:
+    """The training query as a tree, for SQL that reads it as a relation (`fsql drift`); see
+    `compile_training_query` for the arguments."""
+    request = resolve_features(definitions, service=service, features=features, full_feature_names=full_feature_names)
+    _check_spine(spine, request)
+    check_spine_types(spine, request.views, dialect)
+    strategy = strategy_for(dialect)
+    ctx = CompileContext(request, spine, dialect, definitions.dialect, strategy, file_root, definitions.sources)
+    return run_passes(ctx), request
 
 
 def render(query: exp.Expression, dialect: str, header: Sequence[str]) -> str:

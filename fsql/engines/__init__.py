@@ -19,6 +19,8 @@ from fsql.project import Target
 class OfflineEngine(Protocol):
     dialect: str
     url: str
+    # Whether a warm Project may keep it open between calls (fsql.engines.kept).
+    keepable: bool
 
     def register_arrow(self, name: str, table: pa.Table) -> None:
         """Make an arrow table readable as `name` in SQL run by this engine."""
@@ -41,6 +43,9 @@ class OfflineEngine(Protocol):
     def is_database(self, postgres_url: str) -> bool:
         """Whether this engine's queries run in the Postgres database at `postgres_url`, so that
         rows can move from one to the other in SQL alone."""
+
+    def broken(self) -> bool:
+        """Whether the connection was lost (the server closed it): the engine must be reopened."""
 
     def close(self) -> None: ...
 

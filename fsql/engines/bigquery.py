@@ -96,6 +96,7 @@ def standard_type(field: Any) -> str:
 
 class BigQueryEngine:
     dialect = "bigquery"
+    keepable = True
 
     def __init__(self, url: str, *, root: Path) -> None:
         try:
@@ -173,6 +174,9 @@ class BigQueryEngine:
             self.client.query(sql, job_config=self._job_config()).result()
 
     def is_database(self, postgres_url: str) -> bool:
+        return False
+
+    def broken(self) -> bool:
         return False
 
     def close(self) -> None:

@@ -30,6 +30,9 @@ class DuckDBEngine:
             path = path if path.is_absolute() else root / path
             path.parent.mkdir(parents=True, exist_ok=True)
             database = str(path)
+        # A database file stays closed between calls: an open connection would hold its lock
+        # against other processes (`fsql build` from a shell) and other configurations.
+        self.keepable = database == ":memory:"
         try:
             self.connection = duckdb.connect(database)
         except duckdb.Error as exc:
@@ -66,6 +69,9 @@ class DuckDBEngine:
             raise ExecutionError(f"DuckDB failed: {exc}") from None
 
     def is_database(self, postgres_url: str) -> bool:
+        return False
+
+    def broken(self) -> bool:
         return False
 
     def close(self) -> None:

@@ -234,6 +234,7 @@ def read_copied_csv(rows: Sequence[bytes | memoryview], schema: pa.Schema) -> pa
 
 class PostgresEngine:
     dialect = "postgres"
+    keepable = True
 
     def __init__(self, url: str, *, root: Path) -> None:
         self.url = url
@@ -314,6 +315,9 @@ class PostgresEngine:
 
     def is_database(self, postgres_url: str) -> bool:
         return conninfo(self.url) == conninfo(postgres_url)
+
+    def broken(self) -> bool:
+        return bool(self.connection.broken or self.connection.closed)
 
     def close(self) -> None:
         self.connection.close()

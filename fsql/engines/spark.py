@@ -57,6 +57,7 @@ def session_settings(url: str) -> tuple[str, dict[str, str]]:
 
 class SparkEngine:
     dialect = "spark"
+    keepable = True
 
     def __init__(self, url: str, *, root: Path) -> None:
         try:
@@ -135,6 +136,9 @@ class SparkEngine:
             raise ExecutionError(f"Spark failed: {first}", node=node, sql_path=sql_path) from None
 
     def is_database(self, postgres_url: str) -> bool:
+        return False
+
+    def broken(self) -> bool:
         return False
 
     def close(self) -> None:

@@ -9,11 +9,14 @@ so the statuses (`fsql.online.result`) describe exactly the values read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
+from psycopg import OperationalError
 from psycopg.errors import UndefinedTable
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
@@ -48,21 +51,27 @@ _ACCEPTS: dict[exp.DType, tuple[type, ...]] = {
 
 
 class OnlineStore:
-    """Reads online tables with a connection pool; safe to share across threads."""
+    """Reads online tables with a connection pool, plus one connection of its own that lookups use
+    when it is free (so a store holds up to max_connections + 1); safe to share across threads."""
 
     def __init__(self, url: str, *, schema: str, definitions: Definitions, max_connections: int = 4) -> None:
         from psycopg_pool import ConnectionPool
 
         self.schema = schema
         self.definitions = definitions
+        self._conninfo = conninfo(url)
         self.pool = ConnectionPool(
-            conninfo(url),
+            self._conninfo,
             min_size=1,
             max_size=max_connections,
             kwargs={"autocommit": True},
             configure=_configure,
             open=False,
         )
+        self._lock = threading.Lock()
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._leased = threading.Lock()  # held while a lookup uses `_lease`
+        self._lease: Any = None  # the store's own connection (see `_fetch_leased`)
         try:
             self.pool.open(wait=True, timeout=5)
         except Exception as exc:
@@ -70,13 +79,36 @@ class OnlineStore:
             raise ProjectError(f"cannot connect to the online store at {safe_url(url)}: {exc}") from None
 
     def close(self) -> None:
+        with self._leased:
+            lease, self._lease = self._lease, None
+            if lease is not None:
+                lease.close()
         self.pool.close()
+
+    def backend_pids(self) -> list[int]:
+        """The server process of every connection the store holds now (its own and the pool's)."""
+        held = [self.pool.getconn() for _ in range(self.pool.get_stats()["pool_size"])]
+        try:
+            pids = [connection.info.backend_pid for connection in held]
+        finally:
+            for connection in held:
+                self.pool.putconn(connection)
+        with self._leased:
+            if self._lease is not None and not self._lease.closed:
+                pids.append(self._lease.info.backend_pid)
+        return pids
 
     def __enter__(self) -> OnlineStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def use_definitions(self, definitions: Definitions) -> None:
+        """Serve lookups from these definitions from now on (a warm `Project` whose files changed)."""
+        with self._lock:
+            self.definitions = definitions
+            self._plans = {}
 
     def get_online_features(
         self,
@@ -87,10 +119,16 @@ class OnlineStore:
         full_feature_names: bool | None = None,
         now: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Keys and feature values for each entity row, in the order given (see `lookup`)."""
-        return self.lookup(
-            entity_rows, service=service, features=features, full_feature_names=full_feature_names, now=now
-        ).rows()
+        """Keys and feature values for each entity row, in the order given (see `lookup`).
+
+        The values alone: no statuses or event times are built (the same query runs).
+        """
+        plan = self._plan(service, features, full_feature_names)
+        rows = self._fetch(plan, entity_rows, now)
+        named, keys_of = plan.key_names + plan.names, plan.keys_of
+        # The row's values come first, each view's metadata after them: zip stops at the names.
+        pairs = zip(entity_rows, rows, strict=True)
+        return [dict(zip(named, (*keys_of(entity), *row), strict=False)) for entity, row in pairs]
 
     def lookup(
         self,
@@ -107,62 +145,166 @@ class OnlineStore:
             CompileError: an unknown service or feature, or a row missing a key or with a
                 value of the wrong type; raised before any query runs.
         """
-        request = resolve_features(
-            self.definitions,
-            service=service,
-            features=tuple(features) if features else None,
-            full_feature_names=full_feature_names,
-        )
-        refuse_offline_views(request, service)
-        keys = request_keys(request)
-        params = bind_keys(keys, entity_rows)
-        params.update(bind_request_fields(request, entity_rows))
+        plan = self._plan(service, features, full_feature_names)
+        rows = self._fetch(plan, entity_rows, now)
+        return plan.result(entity_rows, rows)
+
+    def _plan(self, service: str | None, features: Sequence[str] | None, full_feature_names: bool | None) -> _Plan:
+        """The resolved request, its keys and its SQL, made once per (service or features, naming)."""
+        wanted = tuple(features) if features else None
+        key = (service, wanted, full_feature_names)
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        with self._lock:
+            definitions = self.definitions
+            request = resolve_features(
+                definitions, service=service, features=wanted, full_feature_names=full_feature_names
+            )
+            refuse_offline_views(request, service)
+            keys = request_keys(request)
+            plan = _Plan(request, keys, lookup_sql(request, self.schema, keys))
+            if self.definitions is definitions:
+                self._plans[key] = plan
+        return plan
+
+    def _fetch(self, plan: _Plan, entity_rows: Sequence[Mapping[str, Any]], now: datetime | None) -> list[Any]:
+        params = plan.bind(entity_rows)
+        if plan.request.derived:
+            params.update(bind_request_fields(plan.request, entity_rows))
         params["now"] = now or datetime.now(UTC)
-        sql = lookup_sql(request, self.schema, keys)
-        with self.pool.connection() as connection, connection.cursor() as cursor:
+        if self._leased.acquire(blocking=False):
             try:
-                cursor.execute(sql, params, prepare=True)
-            except UndefinedTable:
-                raise not_built_error(cursor, request, self.schema) from None
-            rows = cursor.fetchall()
-        return _result(request, keys, entity_rows, rows)
+                return self._fetch_leased(plan, params)
+            finally:
+                self._leased.release()
+        return self._fetch_pooled(plan, params)
+
+    def _fetch_leased(self, plan: _Plan, params: dict[str, Any]) -> list[Any]:
+        """On the store's own connection, beside the pool: a pool checkout and return cost about as much
+        Python as the rest of a one-entity lookup. Whichever call finds it free uses it."""
+        connection = self._lease
+        if connection is None or connection.broken or connection.closed:
+            connection = self._lease = self._connect()
+        try:
+            return _execute(connection, plan, params, self.schema)
+        except OperationalError:
+            if not connection.broken:
+                raise
+            # The server dropped it (restart, idle timeout, terminated backend): once more, on the pool.
+            self._lease = None
+            return self._fetch_pooled(plan, params)
+
+    def _fetch_pooled(self, plan: _Plan, params: dict[str, Any]) -> list[Any]:
+        for attempt in (1, 2):
+            with self.pool.connection() as connection:
+                try:
+                    return _execute(connection, plan, params, self.schema)
+                except OperationalError:
+                    # A dropped connection: the pool discards it on return; try once more on another one.
+                    if attempt == 2 or not connection.broken:
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        connection = psycopg.connect(self._conninfo, autocommit=True)
+        _configure(connection)
+        return connection
 
 
-def _result(
-    request: FeatureRequest, keys: Sequence[Column], entity_rows: Sequence[Mapping[str, Any]], rows: list[Any]
-) -> LookupResult:
-    """Split each row into its values and, per view, (event time, fresh), as `lookup_sql` lays them out."""
-    names = request.output_names
-    width = len(names)
-    views = []
-    for index, view in enumerate(request.views):
-        at = width + 2 * index
-        # An aggregate view's "event time" is its as_of, the same for every row (NULL before any build).
-        views.append(
-            ViewLookup(
-                name=view.view.name,
-                features=tuple(f.output_name for f in view.features if not f.hidden),
-                statuses=tuple(_status(row[at], row[at + 1]) for row in rows),
-                event_timestamps=tuple(row[at] for row in rows),
-                as_of=rows[0][at] if view.view.is_aggregate and rows else None,
-            )
+def _execute(connection: Any, plan: _Plan, params: dict[str, Any], schema: str) -> list[Any]:
+    try:
+        cursor = connection.execute(plan.sql, params, prepare=True)
+    except UndefinedTable:
+        raise not_built_error(connection.cursor(), plan.request, schema) from None
+    rows: list[Any] = cursor.fetchall()
+    return rows
+
+
+class _Plan:
+    """What a lookup of one request shape needs per call: the keys to bind and the SQL."""
+
+    __slots__ = ("_checks", "_derived", "_views", "key_names", "keys", "keys_of", "names", "request", "sql")
+
+    def __init__(self, request: FeatureRequest, keys: tuple[Column, ...], sql: str) -> None:
+        self.request = request
+        self.keys = keys
+        self.sql = sql
+        self.names = request.output_names
+        self.key_names = tuple(key.name for key in keys)
+        # An entity row's key values, as a tuple (itemgetter of one name returns the bare value).
+        getter = itemgetter(*self.key_names)
+        self.keys_of: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+            getter if len(keys) > 1 else lambda row: (getter(row),)
         )
-    # Derived values are computed at lookup time: PRESENT (a NULL from NULL inputs included), no event time.
-    for derived in request.derived:
-        views.append(
-            ViewLookup(
-                name=derived.view.name,
-                features=tuple(f.output_name for f in derived.features),
-                statuses=tuple(FeatureStatus.PRESENT for _ in rows),
-                event_timestamps=tuple(None for _ in rows),
+        self._checks = tuple(_fast_check(key) for key in keys)
+        # Per view: its name, its features' output names, where its (event time, fresh) pair sits
+        # in a row (after every value, as `lookup_sql` lays them out), and whether it aggregates.
+        width = len(self.names)
+        self._views = tuple(
+            (
+                view.view.name,
+                tuple(f.output_name for f in view.features if not f.hidden),
+                width + 2 * index,
+                view.view.is_aggregate,
             )
+            for index, view in enumerate(request.views)
         )
-    return LookupResult(
-        entities=tuple({k.name: entity[k.name] for k in keys} for entity in entity_rows),
-        feature_names=names,
-        values=tuple(tuple(row[:width]) for row in rows),
-        views=tuple(views),
-    )
+        # Derived values are computed at lookup time: PRESENT (a NULL from NULL inputs included), no event time.
+        self._derived = tuple((d.view.name, tuple(f.output_name for f in d.features)) for d in request.derived)
+
+    def result(self, entity_rows: Sequence[Mapping[str, Any]], rows: list[Any]) -> LookupResult:
+        """Split each row into its values and, per view, its statuses and event times."""
+        columns = tuple(zip(*rows, strict=True)) if rows else ()
+        views = []
+        for name, features, at, is_aggregate in self._views:
+            stamps = columns[at] if columns else ()
+            # An aggregate view's "event time" is its as_of, the same for every row (NULL before any build).
+            views.append(
+                ViewLookup(
+                    name=name,
+                    features=features,
+                    statuses=tuple(map(_status, stamps, columns[at + 1])) if columns else (),
+                    event_timestamps=stamps,
+                    as_of=stamps[0] if is_aggregate and stamps else None,
+                )
+            )
+        present, nothing = tuple(FeatureStatus.PRESENT for _ in rows), tuple(None for _ in rows)
+        for name, features in self._derived:
+            views.append(ViewLookup(name=name, features=features, statuses=present, event_timestamps=nothing))
+        width, key_names = len(self.names), self.key_names
+        return LookupResult(
+            entities=tuple({name: entity[name] for name in key_names} for entity in entity_rows),
+            feature_names=self.names,
+            values=tuple(row[:width] for row in rows),
+            views=tuple(views),
+        )
+
+    def bind(self, entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """`bind_keys`, with a quick path for rows whose keys are all of their exact type and in range;
+        anything else (a missing key, None, a subclass, a value out of range) takes the full check."""
+        params: dict[str, Any] = {}
+        try:
+            for index, (name, (exact, bounds)) in enumerate(zip(self.key_names, self._checks, strict=True)):
+                values = [row[name] for row in entity_rows]
+                if not values or not all(type(value) in exact for value in values):
+                    return bind_keys(self.keys, entity_rows)
+                if bounds is not None and (min(values) < bounds[0] or max(values) > bounds[1]):
+                    return bind_keys(self.keys, entity_rows)
+                params[f"key_{index}"] = values
+        except (KeyError, TypeError):
+            return bind_keys(self.keys, entity_rows)
+        return params
+
+
+def _fast_check(key: Column) -> tuple[frozenset[type], tuple[int, int] | None]:
+    """The exact Python types a key's quick path accepts, and an integer key's range."""
+    accepts = _ACCEPTS.get(key.type) if key.type else None
+    if accepts is None:
+        return frozenset(), None  # untyped or unusual: always the full check
+    return frozenset(accepts), INTEGER_RANGES.get(key.type) if key.type else None
 
 
 def _status(feature_ts: datetime | None, fresh: bool | None) -> FeatureStatus:

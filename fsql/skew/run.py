@@ -117,7 +117,7 @@ def run_skew(
             for (v, keys), (_, drew) in zip(samples, drawn, strict=True)
         ),
         seconds=time.perf_counter() - started,
-        notes=_notes(samples, drawn),
+        notes=_notes(samples, drawn) + _derived_notes(request),
     )
     results = [view.as_json(service, report.seconds) for view in report.views]
     artifacts.write_run_results(project.config.target_dir, results, report.seconds)
@@ -151,6 +151,16 @@ def _notes(
     )
 
 
+def _derived_notes(request: FeatureRequest) -> tuple[str, ...]:
+    # A derived feature is computed from its inputs and the caller's request fields, the same
+    # SQL on both sides; its inputs are compared above, and there are no request fields to sample.
+    return tuple(
+        f"derived view '{d.view.name}': not compared itself (it needs each call's request fields); "
+        f"its inputs ({', '.join(ref for ref, _ in d.inputs)}) are compared"
+        for d in request.derived
+    )
+
+
 @dataclass(frozen=True)
 class _Online:
     """One view's part of a lookup, and the values of the whole lookup by output name."""
@@ -176,11 +186,18 @@ def _compare(
         table = table.sort_by(_ROW_ID)
         offline = {name: table.column(name).to_pylist() for name in table.column_names}
         for view in group:
-            found[view.view.name] = _view_disagreements(view, rows, online[view.view.name], offline, latest, moment)
+            # The names both sides answered under: a service's input to a derived view is hidden
+            # in it, but asked for here by `view:feature` like the others.
+            asked = resolve_features(project.definitions, features=_refs([view]), full_feature_names=full_names)
+            names = [o.output_name for o in asked.views[0].features]
+            found[view.view.name] = _view_disagreements(
+                view, names, rows, online[view.view.name], offline, latest, moment
+            )
 
 
 def _view_disagreements(
     view: ViewRequest,
+    names: Sequence[str],
     rows: list[dict[str, Any]],
     online: _Online,
     offline: Mapping[str, list[Any]],
@@ -212,8 +229,7 @@ def _view_disagreements(
                 continue
             if fresh and online_event is not None and event is not None and not same(online_event, event):
                 differ(EVENT_TIME, utc(online_event), event)
-        for output in view.features:
-            name = output.output_name
+        for name in names:
             on, off = online.values[name][index], offline[name][index]
             if not same(on, off):
                 differ(name, on, off)

@@ -1,0 +1,1305 @@
+-- fsql drift of service 'usage': spine windows [2024-03-01, 2024-03-15) and [2024-03-15, 2024-04-01)
+-- dialect bigquery; a spine window's training query uses strategy window; run it in a session whose time zone is UTC
+-- one row per feature: null counts, PSI (bins at the reference's quantiles, empty shares as 0.0001),
+-- KS for numeric features, PSI and Pearson's chi-square over the categories of categorical ones
+WITH `_fsql_reference` AS (
+  WITH `_fsql_reference__spine` /* spine: the rows asked for, each kept once, labels included */ AS (
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM spine
+      WHERE
+        CAST(`event_timestamp` AS TIMESTAMP) >= CAST('2024-03-01T00:00:00+00:00' AS TIMESTAMP)
+        AND CAST(`event_timestamp` AS TIMESTAMP) < CAST('2024-03-15T00:00:00+00:00' AS TIMESTAMP)
+    ) AS `_fsql_reference_spine`
+  ), `_fsql_reference__stats__rows` /* stats: feature rows from source 'events' */ AS (
+    SELECT
+      `user_id`,
+      `event_ts` AS `_fsql_event_ts`,
+      `shifted` AS `shifted`,
+      `steady` AS `steady`,
+      `visits` AS `visits`,
+      `plan` AS `plan`,
+      `region` AS `region`,
+      `sparse` AS `sparse`,
+      `active` AS `active`,
+      `seen_at` AS `seen_at`
+    FROM `events`
+    WHERE
+      NOT `user_id` IS NULL
+      AND NOT `event_ts` IS NULL
+      AND `event_ts` <= (
+        SELECT
+          MAX(CAST(`event_timestamp` AS TIMESTAMP))
+        FROM `_fsql_reference__spine` AS `spine`
+      )
+  ), `_fsql_reference__stats__latest` /* stats: one row per key and event time, the latest created */ AS (
+    SELECT
+      `ranked`.`user_id`,
+      `ranked`.`_fsql_event_ts`,
+      `ranked`.`shifted`,
+      `ranked`.`steady`,
+      `ranked`.`visits`,
+      `ranked`.`plan`,
+      `ranked`.`region`,
+      `ranked`.`sparse`,
+      `ranked`.`active`,
+      `ranked`.`seen_at`
+    FROM (
+      SELECT
+        `rows`.`user_id`,
+        `rows`.`_fsql_event_ts` AS `_fsql_event_ts`,
+        `rows`.`shifted`,
+        `rows`.`steady`,
+        `rows`.`visits`,
+        `rows`.`plan`,
+        `rows`.`region`,
+        `rows`.`sparse`,
+        `rows`.`active`,
+        `rows`.`seen_at`,
+        ROW_NUMBER() OVER (
+          PARTITION BY `rows`.`user_id`, `rows`.`_fsql_event_ts`
+          ORDER BY `rows`.`_fsql_event_ts` ASC
+        ) AS `_fsql_rank`
+      FROM `_fsql_reference__stats__rows` AS `rows`
+    ) AS `ranked`
+    WHERE
+      `ranked`.`_fsql_rank` = 1
+  ), `_fsql_reference__stats__timeline` /* stats: spine times and event times per key, in one union */ AS (
+    SELECT DISTINCT
+      `spine`.`user_id`,
+      CAST(`spine`.`event_timestamp` AS TIMESTAMP) AS `_fsql_ts`,
+      CAST(NULL AS TIMESTAMP) AS `_fsql_event_ts`,
+      1 AS `_fsql_is_spine`
+    FROM `_fsql_reference__spine` AS `spine`
+    WHERE
+      NOT `spine`.`user_id` IS NULL AND NOT `spine`.`event_timestamp` IS NULL
+    UNION ALL
+    SELECT
+      `latest`.`user_id`,
+      `latest`.`_fsql_event_ts`,
+      `latest`.`_fsql_event_ts`,
+      0
+    FROM `_fsql_reference__stats__latest` AS `latest`
+  ), `_fsql_reference__stats__pit` /* stats: per spine key and ts: the latest row at or before ts, in ttl */ AS (
+    SELECT
+      `timeline`.`user_id`,
+      `timeline`.`_fsql_ts`,
+      `latest`.`shifted`,
+      `latest`.`steady`,
+      `latest`.`visits`,
+      `latest`.`plan`,
+      `latest`.`region`,
+      `latest`.`sparse`,
+      `latest`.`active`,
+      `latest`.`seen_at`
+    FROM (
+      SELECT
+        `user_id`,
+        `_fsql_ts`,
+        `_fsql_is_spine`,
+        MAX(`_fsql_event_ts`) OVER (
+          PARTITION BY `user_id`
+          ORDER BY `_fsql_ts` ASC, `_fsql_is_spine` ASC
+          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS `_fsql_event_ts`
+      FROM `_fsql_reference__stats__timeline` AS `stats__timeline`
+    ) AS `timeline`
+    INNER JOIN `_fsql_reference__stats__latest` AS `latest`
+      ON `latest`.`user_id` = `timeline`.`user_id`
+      AND `latest`.`_fsql_event_ts` = `timeline`.`_fsql_event_ts`
+    WHERE
+      `timeline`.`_fsql_is_spine` = 1
+  )
+  SELECT
+    `spine`.*,
+    `stats`.`shifted` AS `shifted`,
+    `stats`.`steady` AS `steady`,
+    `stats`.`visits` AS `visits`,
+    `stats`.`plan` AS `plan`,
+    `stats`.`region` AS `region`,
+    `stats`.`sparse` AS `sparse`,
+    `stats`.`active` AS `active`,
+    `stats`.`seen_at` AS `seen_at`
+  FROM `_fsql_reference__spine` AS `spine`
+  /* stats: features for the spine row's keys and ts */
+  LEFT JOIN `_fsql_reference__stats__pit` AS `stats`
+    ON `stats`.`user_id` = `spine`.`user_id`
+    AND `stats`.`_fsql_ts` = CAST(`spine`.`event_timestamp` AS TIMESTAMP)
+), `_fsql_current` AS (
+  WITH `_fsql_current__spine` /* spine: the rows asked for, each kept once, labels included */ AS (
+    SELECT
+      *
+    FROM (
+      SELECT
+        *
+      FROM spine
+      WHERE
+        CAST(`event_timestamp` AS TIMESTAMP) >= CAST('2024-03-15T00:00:00+00:00' AS TIMESTAMP)
+        AND CAST(`event_timestamp` AS TIMESTAMP) < CAST('2024-04-01T00:00:00+00:00' AS TIMESTAMP)
+    ) AS `_fsql_current_spine`
+  ), `_fsql_current__stats__rows` /* stats: feature rows from source 'events' */ AS (
+    SELECT
+      `user_id`,
+      `event_ts` AS `_fsql_event_ts`,
+      `shifted` AS `shifted`,
+      `steady` AS `steady`,
+      `visits` AS `visits`,
+      `plan` AS `plan`,
+      `region` AS `region`,
+      `sparse` AS `sparse`,
+      `active` AS `active`,
+      `seen_at` AS `seen_at`
+    FROM `events`
+    WHERE
+      NOT `user_id` IS NULL
+      AND NOT `event_ts` IS NULL
+      AND `event_ts` <= (
+        SELECT
+          MAX(CAST(`event_timestamp` AS TIMESTAMP))
+        FROM `_fsql_current__spine` AS `spine`
+      )
+  ), `_fsql_current__stats__latest` /* stats: one row per key and event time, the latest created */ AS (
+    SELECT
+      `ranked`.`user_id`,
+      `ranked`.`_fsql_event_ts`,
+      `ranked`.`shifted`,
+      `ranked`.`steady`,
+      `ranked`.`visits`,
+      `ranked`.`plan`,
+      `ranked`.`region`,
+      `ranked`.`sparse`,
+      `ranked`.`active`,
+      `ranked`.`seen_at`
+    FROM (
+      SELECT
+        `rows`.`user_id`,
+        `rows`.`_fsql_event_ts` AS `_fsql_event_ts`,
+        `rows`.`shifted`,
+        `rows`.`steady`,
+        `rows`.`visits`,
+        `rows`.`plan`,
+        `rows`.`region`,
+        `rows`.`sparse`,
+        `rows`.`active`,
+        `rows`.`seen_at`,
+        ROW_NUMBER() OVER (
+          PARTITION BY `rows`.`user_id`, `rows`.`_fsql_event_ts`
+          ORDER BY `rows`.`_fsql_event_ts` ASC
+        ) AS `_fsql_rank`
+      FROM `_fsql_current__stats__rows` AS `rows`
+    ) AS `ranked`
+    WHERE
+      `ranked`.`_fsql_rank` = 1
+  ), `_fsql_current__stats__timeline` /* stats: spine times and event times per key, in one union */ AS (
+    SELECT DISTINCT
+      `spine`.`user_id`,
+      CAST(`spine`.`event_timestamp` AS TIMESTAMP) AS `_fsql_ts`,
+      CAST(NULL AS TIMESTAMP) AS `_fsql_event_ts`,
+      1 AS `_fsql_is_spine`
+    FROM `_fsql_current__spine` AS `spine`
+    WHERE
+      NOT `spine`.`user_id` IS NULL AND NOT `spine`.`event_timestamp` IS NULL
+    UNION ALL
+    SELECT
+      `latest`.`user_id`,
+      `latest`.`_fsql_event_ts`,
+      `latest`.`_fsql_event_ts`,
+      0
+    FROM `_fsql_current__stats__latest` AS `latest`
+  ), `_fsql_current__stats__pit` /* stats: per spine key and ts: the latest row at or before ts, in ttl */ AS (
+    SELECT
+      `timeline`.`user_id`,
+      `timeline`.`_fsql_ts`,
+      `latest`.`shifted`,
+      `latest`.`steady`,
+      `latest`.`visits`,
+      `latest`.`plan`,
+      `latest`.`region`,
+      `latest`.`sparse`,
+      `latest`.`active`,
+      `latest`.`seen_at`
+    FROM (
+      SELECT
+        `user_id`,
+        `_fsql_ts`,
+        `_fsql_is_spine`,
+        MAX(`_fsql_event_ts`) OVER (
+          PARTITION BY `user_id`
+          ORDER BY `_fsql_ts` ASC, `_fsql_is_spine` ASC
+          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS `_fsql_event_ts`
+      FROM `_fsql_current__stats__timeline` AS `stats__timeline`
+    ) AS `timeline`
+    INNER JOIN `_fsql_current__stats__latest` AS `latest`
+      ON `latest`.`user_id` = `timeline`.`user_id`
+      AND `latest`.`_fsql_event_ts` = `timeline`.`_fsql_event_ts`
+    WHERE
+      `timeline`.`_fsql_is_spine` = 1
+  )
+  SELECT
+    `spine`.*,
+    `stats`.`shifted` AS `shifted`,
+    `stats`.`steady` AS `steady`,
+    `stats`.`visits` AS `visits`,
+    `stats`.`plan` AS `plan`,
+    `stats`.`region` AS `region`,
+    `stats`.`sparse` AS `sparse`,
+    `stats`.`active` AS `active`,
+    `stats`.`seen_at` AS `seen_at`
+  FROM `_fsql_current__spine` AS `spine`
+  /* stats: features for the spine row's keys and ts */
+  LEFT JOIN `_fsql_current__stats__pit` AS `stats`
+    ON `stats`.`user_id` = `spine`.`user_id`
+    AND `stats`.`_fsql_ts` = CAST(`spine`.`event_timestamp` AS TIMESTAMP)
+), `_fsql_cuts` AS (
+  SELECT
+    1 AS `k`
+  UNION ALL
+  SELECT
+    2 AS `k`
+  UNION ALL
+  SELECT
+    3 AS `k`
+  UNION ALL
+  SELECT
+    4 AS `k`
+  UNION ALL
+  SELECT
+    5 AS `k`
+  UNION ALL
+  SELECT
+    6 AS `k`
+  UNION ALL
+  SELECT
+    7 AS `k`
+  UNION ALL
+  SELECT
+    8 AS `k`
+  UNION ALL
+  SELECT
+    9 AS `k`
+), `_fsql_f0_values` AS (
+  SELECT
+    0 AS `side`,
+    `shifted` AS `x`,
+    COUNT(*) AS `n`
+  FROM `_fsql_reference`
+  WHERE
+    NOT `shifted` IS NULL
+  GROUP BY
+    `shifted`
+  UNION ALL
+  SELECT
+    1 AS `side`,
+    `shifted` AS `x`,
+    COUNT(*) AS `n`
+  FROM `_fsql_current`
+  WHERE
+    NOT `shifted` IS NULL
+  GROUP BY
+    `shifted`
+), `_fsql_f0_totals` AS (
+  SELECT
+    COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r_total`,
+    COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c_total`
+  FROM `_fsql_f0_values`
+), `_fsql_f0_edges` AS (
+  SELECT DISTINCT
+    `ranked`.`x` AS `edge`
+  FROM (
+    SELECT
+      `x`,
+      `n`,
+      SUM(`n`) OVER (ORDER BY `x` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS `cum`,
+      SUM(`n`) OVER () AS `total`
+    FROM `_fsql_f0_values`
+    WHERE
+      `side` = 0
+  ) AS `ranked`
+  CROSS JOIN `_fsql_cuts` AS `cuts`
+  WHERE
+    `cuts`.`k` < 10
+    AND (
+      `ranked`.`cum` - `ranked`.`n`
+    ) * 10 < `cuts`.`k` * `ranked`.`total`
+    AND `cuts`.`k` * `ranked`.`total` <= `ranked`.`cum` * 10
+), `_fsql_f0_cells` AS (
+  SELECT
+    `cell`,
+    COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r`,
+    COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c`
+  FROM (
+    SELECT
+      `side`,
+      `n`,
+      `cell`
+    FROM (
+      SELECT
+        `side`,
+        `n`,
+        `is_edge`,
+        SUM(`is_edge`) OVER (ORDER BY `x`, `is_edge` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS `cell`
+      FROM (
+        SELECT
+          `side`,
+          `x`,
+          `n`,
+          0 AS `is_edge`
+        FROM `_fsql_f0_values`
+        UNION ALL
+        SELECT
+          -1 AS `side`,
+          `edge` AS `x`,
+          0 AS `n`,
+          1 AS `is_edge`
+        FROM `_fsql_f0_edges`
+      ) AS `marks`
+    ) AS `ranked`
+    WHERE
+      `is_edge` = 0
+  ) AS `binned`
+  GROUP BY
+    `cell`
+), `_fsql_f1_values` AS (
+  SELECT
+    0 AS `side`,
+    `steady` AS `x`,
+    COUNT(*) AS `n`
+  FROM `_fsql_reference`
+  WHERE
+    NOT `steady` IS NULL
+  GROUP BY
+    `steady`
+  UNION ALL
+  SELECT
+    1 AS `side`,
+    `steady` AS `x`,
+    COUNT(*) AS `n`
+  FROM `_fsql_current`
+  WHERE
+    NOT `steady` IS NULL
+  GROUP BY
+    `steady`
+), `_fsql_f1_totals` AS (
+  SELECT
+    COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r_total`,
+    COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c_total`
+  FROM `_fsql_f1_values`
+), `_fsql_f1_edges` AS (
+  SELECT DISTINCT
+    `ranked`.`x` AS `edge`
+  FROM (
+    SELECT
+      `x`,
+      `n`,
+      SUM(`n`) OVER (ORDER BY `x` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS `cum`,
+      SUM(`n`) OVER () AS `total`
+    FROM `_fsql_f1_values`
+    WHERE
+      `side` = 0
+  ) AS `ranked`
+  CROSS JOIN `_fsql_cuts` AS `cuts`
+  WHERE
+    `cuts`.`k` < 10
+    AND (
+      `ranked`.`cum` - `ranked`.`n`
+    ) * 10 < `cuts`.`k` * `ranked`.`total`
+    AND `cuts`.`k` * `ranked`.`total` <= `ranked`.`cum` * 10
+), `_fsql_f1_cells` AS (
+  SELECT
+    `cell`,
+    COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r`,
+    COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c`
+  FROM (
+    SELECT
+      `side`,
+      `n`,
+      `cell`
+    FROM (
+      SELECT
+        `side`,
+        `n`,
+        `is_edge`,
+        SUM(`is_edge`) OVER (ORDER BY `x`, `is_edge` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS `cell`
+      FROM (
+        SELECT
+          `side`,
+          `x`,
+          `n`,
+          0 AS `is_edge`
+        FROM `_fsql_f1_values`
+        UNION ALL
+        SELECT
+          -1 AS `side`,
+          `edge` AS `x`,
+          0 AS `n`,
+          1 AS `is_edge`
+        FROM `_fsql_f1_edges`
+      ) AS `marks`
+    ) AS `ranked`
+    WHERE
+      `is_edge` = 0
+  ) AS `binned`
+  GROUP BY
+    `cell`
+), `_fsql_f2_values` AS (
+  SELECT
+    0 AS `side`,
+    `visits` AS `x`,
+    COUNT(*) AS `n`
+  FROM `_fsql_reference`
+  WHERE
+    NOT `visits` IS NULL
+  GROUP BY
+    `visits`
+  UNION ALL
+  SELECT
+    1 AS `side`,
+    `visits` AS `x`,
+    COUNT(*) AS `n`
+  FROM `_fsql_current`
+  WHERE
+    NOT `visits` IS NULL
+  GROUP BY
+    `visits`
+), `_fsql_f2_totals` AS (
+  SELECT
+    COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r_total`,
+    COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c_total`
+  FROM `_fsql_f2_values`
+), `_fsql_f2_edges` AS (
+  SELECT DISTINCT
+    `ranked`.`x` AS `edge`
+  FROM (
+    SELECT
+      `x`,
+      `n`,
+      SUM(`n`) OVER (ORDER BY `x` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS `cum`,
+      SUM(`n`) OVER () AS `total`
+    FROM `_fsql_f2_values`
+    WHERE
+      `side` = 0
+  ) AS `ranked`
+  CROSS JOIN `_fsql_cuts` AS `cuts`
+  WHERE
+    `cuts`.`k` < 10
+    AND (
+      `ranked`.`cum` - `ranked`.`n`
+    ) * 10 < `cuts`.`k` * `ranked`.`total`
+    AND `cuts`.`k` * `ranked`.`total` <= `ranked`.`cum` * 10
+), `_fsql_f2_cells` AS (
+  SELECT
+    `cell`,
+    COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r`,
+    COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c`
+  FROM (
+    SELECT
+      `side`,
+      `n`,
+      `cell`
+    FROM (
+      SELECT
+        `side`,
+        `n`,
+        `is_edge`,
+        SUM(`is_edge`) OVER (ORDER BY `x`, `is_edge` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS `cell`
+      FROM (
+        SELECT
+          `side`,
+          `x`,
+          `n`,
+          0 AS `is_edge`
+        FROM `_fsql_f2_values`
+        UNION ALL
+        SELECT
+          -1 AS `side`,
+          `edge` AS `x`,
+          0 AS `n`,
+          1 AS `is_edge`
+        FROM `_fsql_f2_edges`
+      ) AS `marks`
+    ) AS `ranked`
+    WHERE
+      `is_edge` = 0
+  ) AS `binned`
+  GROUP BY
+    `cell`
+), `_fsql_f3_values` AS (
+  SELECT
+    0 AS `side`,
+    `plan` AS `x`,
+    COUNT(*) AS `n`
+  FROM `_fsql_reference`
+  WHERE
+    NOT `plan` IS NULL
+  GROUP BY
+    `plan`
+  UNION ALL
+  SELECT
+    1 AS `side`,
+    `plan` AS `x`,
+    COUNT(*) AS `n`
+  FROM `_fsql_current`
+  WHERE
+    NOT `plan` IS NULL
+  GROUP BY
+    `plan`
+), `_fsql_f3_totals` AS (
+  SELECT
+    COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r_total`,
+    COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c_total`
+  FROM `_fsql_f3_values`
+), `_fsql_f3_cells` AS (
+  SELECT
+    `cell`,
+    COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r`,
+    COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c`
+  FROM (
+    SELECT
+      `side`,
+      `n`,
+      `x` AS `cell`
+    FROM `_fsql_f3_values`
+  ) AS `binned`
+  GROUP BY
+    `cell`
+), `_fsql_f4_values` AS (
+  SELECT
+    0 AS `side`,
+    `region` AS `x`,
+    COUNT(*) AS `n`
+  FROM `_fsql_reference`
+  WHERE
+    NOT `region` IS NULL
+  GROUP BY
+    `region`
+  UNION ALL
+  SELECT
+    1 AS `side`,
+    `region` AS `x`,
+    COUNT(*) AS `n`
+  FROM `_fsql_current`
+  WHERE
+    NOT `region` IS NULL
+  GROUP BY
+    `region`
+), `_fsql_f4_totals` AS (
+  SELECT
+    COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r_total`,
+    COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c_total`
+  FROM `_fsql_f4_values`
+), `_fsql_f4_cells` AS (
+  SELECT
+    `cell`,
+    COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r`,
+    COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c`
+  FROM (
+    SELECT
+      `side`,
+      `n`,
+      `x` AS `cell`
+    FROM `_fsql_f4_values`
+  ) AS `binned`
+  GROUP BY
+    `cell`
+), `_fsql_f5_values` AS (
+  SELECT
+    0 AS `side`,
+    `sparse` AS `x`,
+    COUNT(*) AS `n`
+  FROM `_fsql_reference`
+  WHERE
+    NOT `sparse` IS NULL
+  GROUP BY
+    `sparse`
+  UNION ALL
+  SELECT
+    1 AS `side`,
+    `sparse` AS `x`,
+    COUNT(*) AS `n`
+  FROM `_fsql_current`
+  WHERE
+    NOT `sparse` IS NULL
+  GROUP BY
+    `sparse`
+), `_fsql_f5_totals` AS (
+  SELECT
+    COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r_total`,
+    COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c_total`
+  FROM `_fsql_f5_values`
+), `_fsql_f5_edges` AS (
+  SELECT DISTINCT
+    `ranked`.`x` AS `edge`
+  FROM (
+    SELECT
+      `x`,
+      `n`,
+      SUM(`n`) OVER (ORDER BY `x` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS `cum`,
+      SUM(`n`) OVER () AS `total`
+    FROM `_fsql_f5_values`
+    WHERE
+      `side` = 0
+  ) AS `ranked`
+  CROSS JOIN `_fsql_cuts` AS `cuts`
+  WHERE
+    `cuts`.`k` < 10
+    AND (
+      `ranked`.`cum` - `ranked`.`n`
+    ) * 10 < `cuts`.`k` * `ranked`.`total`
+    AND `cuts`.`k` * `ranked`.`total` <= `ranked`.`cum` * 10
+), `_fsql_f5_cells` AS (
+  SELECT
+    `cell`,
+    COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r`,
+    COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c`
+  FROM (
+    SELECT
+      `side`,
+      `n`,
+      `cell`
+    FROM (
+      SELECT
+        `side`,
+        `n`,
+        `is_edge`,
+        SUM(`is_edge`) OVER (ORDER BY `x`, `is_edge` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS `cell`
+      FROM (
+        SELECT
+          `side`,
+          `x`,
+          `n`,
+          0 AS `is_edge`
+        FROM `_fsql_f5_values`
+        UNION ALL
+        SELECT
+          -1 AS `side`,
+          `edge` AS `x`,
+          0 AS `n`,
+          1 AS `is_edge`
+        FROM `_fsql_f5_edges`
+      ) AS `marks`
+    ) AS `ranked`
+    WHERE
+      `is_edge` = 0
+  ) AS `binned`
+  GROUP BY
+    `cell`
+), `_fsql_f6_values` AS (
+  SELECT
+    0 AS `side`,
+    `active` AS `x`,
+    COUNT(*) AS `n`
+  FROM `_fsql_reference`
+  WHERE
+    NOT `active` IS NULL
+  GROUP BY
+    `active`
+  UNION ALL
+  SELECT
+    1 AS `side`,
+    `active` AS `x`,
+    COUNT(*) AS `n`
+  FROM `_fsql_current`
+  WHERE
+    NOT `active` IS NULL
+  GROUP BY
+    `active`
+), `_fsql_f6_totals` AS (
+  SELECT
+    COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r_total`,
+    COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c_total`
+  FROM `_fsql_f6_values`
+), `_fsql_f6_cells` AS (
+  SELECT
+    `cell`,
+    COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r`,
+    COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c`
+  FROM (
+    SELECT
+      `side`,
+      `n`,
+      `x` AS `cell`
+    FROM `_fsql_f6_values`
+  ) AS `binned`
+  GROUP BY
+    `cell`
+)
+SELECT
+  *
+FROM (
+  SELECT
+    CAST('shifted' AS STRING) AS `feature`,
+    CAST('numeric' AS STRING) AS `kind`,
+    CAST((
+      SELECT
+        COUNT(*)
+      FROM `_fsql_reference`
+    ) AS INT64) AS `reference_rows`,
+    CAST((
+      SELECT
+        COUNT(*)
+      FROM `_fsql_current`
+    ) AS INT64) AS `current_rows`,
+    CAST(`t`.`r_total` AS INT64) AS `reference_values`,
+    CAST(`t`.`c_total` AS INT64) AS `current_values`,
+    CAST(`s`.`psi` AS FLOAT64) AS `psi`,
+    CAST((
+      SELECT
+        MAX(`gap`) AS `ks`
+      FROM (
+        SELECT
+          ABS(
+            CAST(SUM(`r`) OVER (ORDER BY `x` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS FLOAT64) / CAST(NULLIF(`t`.`r_total`, 0) AS FLOAT64) - CAST(SUM(`c`) OVER (ORDER BY `x` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS FLOAT64) / CAST(NULLIF(`t`.`c_total`, 0) AS FLOAT64)
+          ) AS `gap`
+        FROM (
+          SELECT
+            `x`,
+            COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r`,
+            COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c`
+          FROM `_fsql_f0_values`
+          GROUP BY
+            `x`
+        ) AS `per_value`
+        CROSS JOIN `_fsql_f0_totals` AS `t`
+      ) AS `gaps`
+    ) AS FLOAT64) AS `ks`,
+    CAST(`s`.`chi2` AS FLOAT64) AS `chi2`,
+    CAST(`s`.`bins` AS INT64) AS `bins`
+  FROM `_fsql_f0_totals` AS `t`
+  CROSS JOIN (
+    SELECT
+      SUM(
+        (
+          CASE
+            WHEN `cells`.`c` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`c` AS FLOAT64) / CAST(`t`.`c_total` AS FLOAT64)
+          END - CASE
+            WHEN `cells`.`r` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`r` AS FLOAT64) / CAST(`t`.`r_total` AS FLOAT64)
+          END
+        ) * LN(
+          CASE
+            WHEN `cells`.`c` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`c` AS FLOAT64) / CAST(`t`.`c_total` AS FLOAT64)
+          END / CASE
+            WHEN `cells`.`r` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`r` AS FLOAT64) / CAST(`t`.`r_total` AS FLOAT64)
+          END
+        )
+      ) AS `psi`,
+      NULL AS `chi2`,
+      COUNT(*) AS `bins`
+    FROM `_fsql_f0_cells` AS `cells`
+    CROSS JOIN `_fsql_f0_totals` AS `t`
+  ) AS `s`
+  UNION ALL
+  SELECT
+    CAST('steady' AS STRING) AS `feature`,
+    CAST('numeric' AS STRING) AS `kind`,
+    CAST((
+      SELECT
+        COUNT(*)
+      FROM `_fsql_reference`
+    ) AS INT64) AS `reference_rows`,
+    CAST((
+      SELECT
+        COUNT(*)
+      FROM `_fsql_current`
+    ) AS INT64) AS `current_rows`,
+    CAST(`t`.`r_total` AS INT64) AS `reference_values`,
+    CAST(`t`.`c_total` AS INT64) AS `current_values`,
+    CAST(`s`.`psi` AS FLOAT64) AS `psi`,
+    CAST((
+      SELECT
+        MAX(`gap`) AS `ks`
+      FROM (
+        SELECT
+          ABS(
+            CAST(SUM(`r`) OVER (ORDER BY `x` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS FLOAT64) / CAST(NULLIF(`t`.`r_total`, 0) AS FLOAT64) - CAST(SUM(`c`) OVER (ORDER BY `x` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS FLOAT64) / CAST(NULLIF(`t`.`c_total`, 0) AS FLOAT64)
+          ) AS `gap`
+        FROM (
+          SELECT
+            `x`,
+            COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r`,
+            COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c`
+          FROM `_fsql_f1_values`
+          GROUP BY
+            `x`
+        ) AS `per_value`
+        CROSS JOIN `_fsql_f1_totals` AS `t`
+      ) AS `gaps`
+    ) AS FLOAT64) AS `ks`,
+    CAST(`s`.`chi2` AS FLOAT64) AS `chi2`,
+    CAST(`s`.`bins` AS INT64) AS `bins`
+  FROM `_fsql_f1_totals` AS `t`
+  CROSS JOIN (
+    SELECT
+      SUM(
+        (
+          CASE
+            WHEN `cells`.`c` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`c` AS FLOAT64) / CAST(`t`.`c_total` AS FLOAT64)
+          END - CASE
+            WHEN `cells`.`r` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`r` AS FLOAT64) / CAST(`t`.`r_total` AS FLOAT64)
+          END
+        ) * LN(
+          CASE
+            WHEN `cells`.`c` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`c` AS FLOAT64) / CAST(`t`.`c_total` AS FLOAT64)
+          END / CASE
+            WHEN `cells`.`r` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`r` AS FLOAT64) / CAST(`t`.`r_total` AS FLOAT64)
+          END
+        )
+      ) AS `psi`,
+      NULL AS `chi2`,
+      COUNT(*) AS `bins`
+    FROM `_fsql_f1_cells` AS `cells`
+    CROSS JOIN `_fsql_f1_totals` AS `t`
+  ) AS `s`
+  UNION ALL
+  SELECT
+    CAST('visits' AS STRING) AS `feature`,
+    CAST('numeric' AS STRING) AS `kind`,
+    CAST((
+      SELECT
+        COUNT(*)
+      FROM `_fsql_reference`
+    ) AS INT64) AS `reference_rows`,
+    CAST((
+      SELECT
+        COUNT(*)
+      FROM `_fsql_current`
+    ) AS INT64) AS `current_rows`,
+    CAST(`t`.`r_total` AS INT64) AS `reference_values`,
+    CAST(`t`.`c_total` AS INT64) AS `current_values`,
+    CAST(`s`.`psi` AS FLOAT64) AS `psi`,
+    CAST((
+      SELECT
+        MAX(`gap`) AS `ks`
+      FROM (
+        SELECT
+          ABS(
+            CAST(SUM(`r`) OVER (ORDER BY `x` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS FLOAT64) / CAST(NULLIF(`t`.`r_total`, 0) AS FLOAT64) - CAST(SUM(`c`) OVER (ORDER BY `x` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS FLOAT64) / CAST(NULLIF(`t`.`c_total`, 0) AS FLOAT64)
+          ) AS `gap`
+        FROM (
+          SELECT
+            `x`,
+            COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r`,
+            COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c`
+          FROM `_fsql_f2_values`
+          GROUP BY
+            `x`
+        ) AS `per_value`
+        CROSS JOIN `_fsql_f2_totals` AS `t`
+      ) AS `gaps`
+    ) AS FLOAT64) AS `ks`,
+    CAST(`s`.`chi2` AS FLOAT64) AS `chi2`,
+    CAST(`s`.`bins` AS INT64) AS `bins`
+  FROM `_fsql_f2_totals` AS `t`
+  CROSS JOIN (
+    SELECT
+      SUM(
+        (
+          CASE
+            WHEN `cells`.`c` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`c` AS FLOAT64) / CAST(`t`.`c_total` AS FLOAT64)
+          END - CASE
+            WHEN `cells`.`r` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`r` AS FLOAT64) / CAST(`t`.`r_total` AS FLOAT64)
+          END
+        ) * LN(
+          CASE
+            WHEN `cells`.`c` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`c` AS FLOAT64) / CAST(`t`.`c_total` AS FLOAT64)
+          END / CASE
+            WHEN `cells`.`r` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`r` AS FLOAT64) / CAST(`t`.`r_total` AS FLOAT64)
+          END
+        )
+      ) AS `psi`,
+      NULL AS `chi2`,
+      COUNT(*) AS `bins`
+    FROM `_fsql_f2_cells` AS `cells`
+    CROSS JOIN `_fsql_f2_totals` AS `t`
+  ) AS `s`
+  UNION ALL
+  SELECT
+    CAST('plan' AS STRING) AS `feature`,
+    CAST('categorical' AS STRING) AS `kind`,
+    CAST((
+      SELECT
+        COUNT(*)
+      FROM `_fsql_reference`
+    ) AS INT64) AS `reference_rows`,
+    CAST((
+      SELECT
+        COUNT(*)
+      FROM `_fsql_current`
+    ) AS INT64) AS `current_rows`,
+    CAST(`t`.`r_total` AS INT64) AS `reference_values`,
+    CAST(`t`.`c_total` AS INT64) AS `current_values`,
+    CAST(`s`.`psi` AS FLOAT64) AS `psi`,
+    CAST(NULL AS FLOAT64) AS `ks`,
+    CAST(`s`.`chi2` AS FLOAT64) AS `chi2`,
+    CAST(`s`.`bins` AS INT64) AS `bins`
+  FROM `_fsql_f3_totals` AS `t`
+  CROSS JOIN (
+    SELECT
+      SUM(
+        (
+          CASE
+            WHEN `cells`.`c` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`c` AS FLOAT64) / CAST(`t`.`c_total` AS FLOAT64)
+          END - CASE
+            WHEN `cells`.`r` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`r` AS FLOAT64) / CAST(`t`.`r_total` AS FLOAT64)
+          END
+        ) * LN(
+          CASE
+            WHEN `cells`.`c` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`c` AS FLOAT64) / CAST(`t`.`c_total` AS FLOAT64)
+          END / CASE
+            WHEN `cells`.`r` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`r` AS FLOAT64) / CAST(`t`.`r_total` AS FLOAT64)
+          END
+        )
+      ) AS `psi`,
+      SUM(
+        (
+          CAST(`cells`.`r` AS FLOAT64) - (
+            CAST(`t`.`r_total` AS FLOAT64) * (
+              CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+            ) / (
+              CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+            )
+          )
+        ) * (
+          CAST(`cells`.`r` AS FLOAT64) - (
+            CAST(`t`.`r_total` AS FLOAT64) * (
+              CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+            ) / (
+              CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+            )
+          )
+        ) / (
+          CAST(`t`.`r_total` AS FLOAT64) * (
+            CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+          ) / (
+            CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+          )
+        ) + (
+          CAST(`cells`.`c` AS FLOAT64) - (
+            CAST(`t`.`c_total` AS FLOAT64) * (
+              CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+            ) / (
+              CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+            )
+          )
+        ) * (
+          CAST(`cells`.`c` AS FLOAT64) - (
+            CAST(`t`.`c_total` AS FLOAT64) * (
+              CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+            ) / (
+              CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+            )
+          )
+        ) / (
+          CAST(`t`.`c_total` AS FLOAT64) * (
+            CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+          ) / (
+            CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+          )
+        )
+      ) AS `chi2`,
+      COUNT(*) AS `bins`
+    FROM `_fsql_f3_cells` AS `cells`
+    CROSS JOIN `_fsql_f3_totals` AS `t`
+  ) AS `s`
+  UNION ALL
+  SELECT
+    CAST('region' AS STRING) AS `feature`,
+    CAST('categorical' AS STRING) AS `kind`,
+    CAST((
+      SELECT
+        COUNT(*)
+      FROM `_fsql_reference`
+    ) AS INT64) AS `reference_rows`,
+    CAST((
+      SELECT
+        COUNT(*)
+      FROM `_fsql_current`
+    ) AS INT64) AS `current_rows`,
+    CAST(`t`.`r_total` AS INT64) AS `reference_values`,
+    CAST(`t`.`c_total` AS INT64) AS `current_values`,
+    CAST(`s`.`psi` AS FLOAT64) AS `psi`,
+    CAST(NULL AS FLOAT64) AS `ks`,
+    CAST(`s`.`chi2` AS FLOAT64) AS `chi2`,
+    CAST(`s`.`bins` AS INT64) AS `bins`
+  FROM `_fsql_f4_totals` AS `t`
+  CROSS JOIN (
+    SELECT
+      SUM(
+        (
+          CASE
+            WHEN `cells`.`c` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`c` AS FLOAT64) / CAST(`t`.`c_total` AS FLOAT64)
+          END - CASE
+            WHEN `cells`.`r` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`r` AS FLOAT64) / CAST(`t`.`r_total` AS FLOAT64)
+          END
+        ) * LN(
+          CASE
+            WHEN `cells`.`c` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`c` AS FLOAT64) / CAST(`t`.`c_total` AS FLOAT64)
+          END / CASE
+            WHEN `cells`.`r` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`r` AS FLOAT64) / CAST(`t`.`r_total` AS FLOAT64)
+          END
+        )
+      ) AS `psi`,
+      SUM(
+        (
+          CAST(`cells`.`r` AS FLOAT64) - (
+            CAST(`t`.`r_total` AS FLOAT64) * (
+              CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+            ) / (
+              CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+            )
+          )
+        ) * (
+          CAST(`cells`.`r` AS FLOAT64) - (
+            CAST(`t`.`r_total` AS FLOAT64) * (
+              CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+            ) / (
+              CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+            )
+          )
+        ) / (
+          CAST(`t`.`r_total` AS FLOAT64) * (
+            CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+          ) / (
+            CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+          )
+        ) + (
+          CAST(`cells`.`c` AS FLOAT64) - (
+            CAST(`t`.`c_total` AS FLOAT64) * (
+              CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+            ) / (
+              CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+            )
+          )
+        ) * (
+          CAST(`cells`.`c` AS FLOAT64) - (
+            CAST(`t`.`c_total` AS FLOAT64) * (
+              CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+            ) / (
+              CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+            )
+          )
+        ) / (
+          CAST(`t`.`c_total` AS FLOAT64) * (
+            CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+          ) / (
+            CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+          )
+        )
+      ) AS `chi2`,
+      COUNT(*) AS `bins`
+    FROM `_fsql_f4_cells` AS `cells`
+    CROSS JOIN `_fsql_f4_totals` AS `t`
+  ) AS `s`
+  UNION ALL
+  SELECT
+    CAST('sparse' AS STRING) AS `feature`,
+    CAST('numeric' AS STRING) AS `kind`,
+    CAST((
+      SELECT
+        COUNT(*)
+      FROM `_fsql_reference`
+    ) AS INT64) AS `reference_rows`,
+    CAST((
+      SELECT
+        COUNT(*)
+      FROM `_fsql_current`
+    ) AS INT64) AS `current_rows`,
+    CAST(`t`.`r_total` AS INT64) AS `reference_values`,
+    CAST(`t`.`c_total` AS INT64) AS `current_values`,
+    CAST(`s`.`psi` AS FLOAT64) AS `psi`,
+    CAST((
+      SELECT
+        MAX(`gap`) AS `ks`
+      FROM (
+        SELECT
+          ABS(
+            CAST(SUM(`r`) OVER (ORDER BY `x` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS FLOAT64) / CAST(NULLIF(`t`.`r_total`, 0) AS FLOAT64) - CAST(SUM(`c`) OVER (ORDER BY `x` ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS FLOAT64) / CAST(NULLIF(`t`.`c_total`, 0) AS FLOAT64)
+          ) AS `gap`
+        FROM (
+          SELECT
+            `x`,
+            COALESCE(SUM(CASE WHEN `side` = 0 THEN `n` ELSE 0 END), 0) AS `r`,
+            COALESCE(SUM(CASE WHEN `side` = 1 THEN `n` ELSE 0 END), 0) AS `c`
+          FROM `_fsql_f5_values`
+          GROUP BY
+            `x`
+        ) AS `per_value`
+        CROSS JOIN `_fsql_f5_totals` AS `t`
+      ) AS `gaps`
+    ) AS FLOAT64) AS `ks`,
+    CAST(`s`.`chi2` AS FLOAT64) AS `chi2`,
+    CAST(`s`.`bins` AS INT64) AS `bins`
+  FROM `_fsql_f5_totals` AS `t`
+  CROSS JOIN (
+    SELECT
+      SUM(
+        (
+          CASE
+            WHEN `cells`.`c` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`c` AS FLOAT64) / CAST(`t`.`c_total` AS FLOAT64)
+          END - CASE
+            WHEN `cells`.`r` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`r` AS FLOAT64) / CAST(`t`.`r_total` AS FLOAT64)
+          END
+        ) * LN(
+          CASE
+            WHEN `cells`.`c` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`c` AS FLOAT64) / CAST(`t`.`c_total` AS FLOAT64)
+          END / CASE
+            WHEN `cells`.`r` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`r` AS FLOAT64) / CAST(`t`.`r_total` AS FLOAT64)
+          END
+        )
+      ) AS `psi`,
+      NULL AS `chi2`,
+      COUNT(*) AS `bins`
+    FROM `_fsql_f5_cells` AS `cells`
+    CROSS JOIN `_fsql_f5_totals` AS `t`
+  ) AS `s`
+  UNION ALL
+  SELECT
+    CAST('active' AS STRING) AS `feature`,
+    CAST('categorical' AS STRING) AS `kind`,
+    CAST((
+      SELECT
+        COUNT(*)
+      FROM `_fsql_reference`
+    ) AS INT64) AS `reference_rows`,
+    CAST((
+      SELECT
+        COUNT(*)
+      FROM `_fsql_current`
+    ) AS INT64) AS `current_rows`,
+    CAST(`t`.`r_total` AS INT64) AS `reference_values`,
+    CAST(`t`.`c_total` AS INT64) AS `current_values`,
+    CAST(`s`.`psi` AS FLOAT64) AS `psi`,
+    CAST(NULL AS FLOAT64) AS `ks`,
+    CAST(`s`.`chi2` AS FLOAT64) AS `chi2`,
+    CAST(`s`.`bins` AS INT64) AS `bins`
+  FROM `_fsql_f6_totals` AS `t`
+  CROSS JOIN (
+    SELECT
+      SUM(
+        (
+          CASE
+            WHEN `cells`.`c` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`c` AS FLOAT64) / CAST(`t`.`c_total` AS FLOAT64)
+          END - CASE
+            WHEN `cells`.`r` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`r` AS FLOAT64) / CAST(`t`.`r_total` AS FLOAT64)
+          END
+        ) * LN(
+          CASE
+            WHEN `cells`.`c` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`c` AS FLOAT64) / CAST(`t`.`c_total` AS FLOAT64)
+          END / CASE
+            WHEN `cells`.`r` = 0
+            THEN CAST(0.0001 AS FLOAT64)
+            ELSE CAST(`cells`.`r` AS FLOAT64) / CAST(`t`.`r_total` AS FLOAT64)
+          END
+        )
+      ) AS `psi`,
+      SUM(
+        (
+          CAST(`cells`.`r` AS FLOAT64) - (
+            CAST(`t`.`r_total` AS FLOAT64) * (
+              CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+            ) / (
+              CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+            )
+          )
+        ) * (
+          CAST(`cells`.`r` AS FLOAT64) - (
+            CAST(`t`.`r_total` AS FLOAT64) * (
+              CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+            ) / (
+              CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+            )
+          )
+        ) / (
+          CAST(`t`.`r_total` AS FLOAT64) * (
+            CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+          ) / (
+            CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+          )
+        ) + (
+          CAST(`cells`.`c` AS FLOAT64) - (
+            CAST(`t`.`c_total` AS FLOAT64) * (
+              CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+            ) / (
+              CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+            )
+          )
+        ) * (
+          CAST(`cells`.`c` AS FLOAT64) - (
+            CAST(`t`.`c_total` AS FLOAT64) * (
+              CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+            ) / (
+              CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+            )
+          )
+        ) / (
+          CAST(`t`.`c_total` AS FLOAT64) * (
+            CAST(`cells`.`r` AS FLOAT64) + CAST(`cells`.`c` AS FLOAT64)
+          ) / (
+            CAST(`t`.`r_total` AS FLOAT64) + CAST(`t`.`c_total` AS FLOAT64)
+          )
+        )
+      ) AS `chi2`,
+      COUNT(*) AS `bins`
+    FROM `_fsql_f6_cells` AS `cells`
+    CROSS JOIN `_fsql_f6_totals` AS `t`
+  ) AS `s`
+) AS `_fsql_drift`
+ORDER BY
+  `feature`
