@@ -102,6 +102,8 @@ class TimeMath:
     # Aggregate each spine time's rows in a LATERAL subquery (one index range scan, no
     # grouping of the pairs): 1.6x faster on Postgres (benchmarks/AGG_SHAPES.md).
     lateral_aggregate: bool = False
+    # ARRAY_AGG(... ORDER BY ...) exists (Spark's collect_list takes no ORDER BY: sort after).
+    ordered_array_agg: bool = True
 
 
 def _sub_micros(ts: exp.Expr, micros: exp.Expr) -> exp.Expr:
@@ -123,8 +125,12 @@ _TIME_MATH: dict[str, TimeMath] = {
     "duckdb": TimeMath(lambda ts: exp.UnixMicros(this=ts), _sub_micros, event_as_instant=False),
     "postgres": TimeMath(_postgres_micros, _sub_micros, event_as_instant=False, lateral_aggregate=True),
     "bigquery": TimeMath(lambda ts: exp.UnixMicros(this=ts), _sub_micros, event_as_instant=True),
-    "spark": TimeMath(lambda ts: exp.UnixMicros(this=ts), _spark_minus_micros, event_as_instant=True),
-    "databricks": TimeMath(lambda ts: exp.UnixMicros(this=ts), _spark_minus_micros, event_as_instant=True),
+    "spark": TimeMath(
+        lambda ts: exp.UnixMicros(this=ts), _spark_minus_micros, event_as_instant=True, ordered_array_agg=False
+    ),
+    "databricks": TimeMath(
+        lambda ts: exp.UnixMicros(this=ts), _spark_minus_micros, event_as_instant=True, ordered_array_agg=False
+    ),
 }
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlglot import exp
 
 from fsql.aggregations import parse_aggregation
+from fsql.compile.aggregates import time_math
 from fsql.compile.context import CREATED_TS, EVENT_TS, column, ident
 from fsql.compile.latest import bound, for_engine, parameter_names
 from fsql.definitions import source_relation
@@ -279,7 +280,7 @@ def _compute(aggregation: Aggregation, state: TileState, source: Source, dialect
     if state.compute == "distinct":  # sorted, so that recomputing a bucket gives the same tile
         present = exp.Not(this=exp.Is(this=kept.copy(), expression=exp.Null()))
         distinct: exp.Expr = exp.Distinct(expressions=[kept])
-        if dialect == "spark":  # Spark's collect_list takes no ORDER BY
+        if not time_math(dialect).ordered_array_agg:
             collected = exp.Filter(this=exp.ArrayAgg(this=distinct), expression=exp.Where(this=present))
             return exp.ArraySort(this=collected)
         ordered = exp.Order(this=distinct, expressions=[exp.Ordered(this=kept.copy())])
