@@ -4,7 +4,9 @@ every dialect is golden."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -522,3 +524,51 @@ def test_both_sides_training_queries_keep_their_ctes_apart(dialect: str) -> None
     names = [cte.alias for cte in sqlglot.parse_one(sql, read=dialect).find_all(exp.CTE)]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
     assert "_fsql_reference__spine" in names and "_fsql_current__spine" in names
+
+
+@pytest.mark.browser
+def test_in_a_real_browser_every_histogram_is_drawn_to_its_counts(tmp_path: Path) -> None:
+    """Headless Chromium lays the report out: each feature's SVG has a width, and its bars' drawn
+    heights follow the counts (the tallest bar is the largest count, an empty bin has none)."""
+    import os
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but no chromium: .ci/run installs it (apt-get install -y chromium)")
+        pytest.skip("no chromium or chromium-browser on PATH (apt-get install -y chromium)")
+    root = write_project(tmp_path / "p")
+    reference, current = split(pq.read_table(root / "data" / "events.parquet"), root)
+    report = run_drift(
+        fsql.load_project(root), service="usage", reference=Side(file=reference), current=Side(file=current),
+        histograms=True,
+    )  # fmt: skip
+    page = write_html(report, tmp_path / "drift.html")
+    # The report has no script of its own; a copy gets one that writes what the browser laid out.
+    measure = (
+        "<script>document.body.setAttribute('data-layout', JSON.stringify([...document.querySelectorAll('svg')]"
+        ".map(s => ({feature: s.dataset.feature, width: s.getBoundingClientRect().width, bars: [...s.querySelectorAll"
+        "('rect')].map(r => ({side: r.getAttribute('class'), height: r.getBBox().height}))}))));</script>"
+    )
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", measure + "</body>"))
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'chromium'}"]
+    dumped = subprocess.run([*flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, check=True).stdout
+    found = re.search(r'data-layout="([^"]*)"', dumped)
+    assert found is not None, dumped[:2000]
+    layout = {s["feature"]: s for s in json.loads(html.unescape(found.group(1)))}
+    assert set(layout) == set(FEATURES)
+    for feature, drawn in layout.items():
+        assert drawn["width"] > 0, feature
+        for side in ("reference", "current"):
+            heights = [b["height"] for b in drawn["bars"] if b["side"] == side]
+            counts = getattr(report.histograms[feature], side)
+            assert len(heights) == len(counts) and max(heights) > 0, (feature, side, heights)
+            assert heights.index(max(heights)) == counts.index(max(counts)), (feature, side, heights, counts)
+            assert all(h == 0 for h, c in zip(heights, counts, strict=True) if c == 0), (feature, side)
+    screenshot = Path(__file__).resolve().parents[1] / "target" / "drift-screenshot.png"
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([*flags, "--window-size=1200,1600", f"--screenshot={screenshot}", page.as_uri()],
+                   capture_output=True, check=True)  # fmt: skip
+    assert screenshot.stat().st_size > 0
