@@ -427,6 +427,29 @@ def test_bigquery_drift_sql_transpiled_and_run_agrees_with_scipy(tmp_path: Path)
             assert by_name[name][statistic] == pytest.approx(value, abs=TOLERANCE), (name, statistic)
 
 
+@pytest.mark.spark
+def test_spark_drift_sql_run_on_local_spark_agrees_with_scipy(tmp_path: Path) -> None:
+    from pit_window import spark_session, spark_view
+
+    root = write_project(tmp_path / "p")
+    project = fsql.load_project(root, data_checks=False)
+    reference, current = split(pq.read_table(root / "data" / "events.parquet"), root)
+    planned, _ = plan(project, "usage")
+    names = (f"drift_ref_{abs(hash(tmp_path)) % 10**8}", f"drift_cur_{abs(hash(tmp_path)) % 10**8}")
+    for name, path in zip(names, (reference, current), strict=True):
+        spark_view(name, pq.read_table(path))
+    sides = [exp.Table(this=exp.to_identifier(name, quoted=True)) for name in names]
+    sql = compile_drift([p.compared for p in planned], reference=sides[0], current=sides[1], dialect="spark",
+                        title="files")  # fmt: skip
+    rows = [row.asDict() for row in spark_session().sql(sql).collect()]
+    by_name = {row["feature"]: row for row in rows}
+    for name in FEATURES:
+        r, c = values(pq.read_table(reference), name), values(pq.read_table(current), name)
+        expected = numeric_expected(r, c) if name in NUMERIC else categorical_expected(r, c)
+        for statistic, value in expected.items():
+            assert by_name[name][statistic] == pytest.approx(value, abs=TOLERANCE), (name, statistic)
+
+
 # --- golden SQL per dialect --------------------------------------------------------------------------
 
 
