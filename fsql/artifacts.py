@@ -74,6 +74,7 @@ def describe(definitions: Definitions) -> dict[str, Any]:
         },
         "sources": {
             s.name: {
+                "description": s.description,
                 "kind": s.kind.value,
                 "location": s.template or s.location,
                 "template": s.template,
@@ -112,11 +113,27 @@ def describe(definitions: Definitions) -> dict[str, Any]:
             }
             for v in definitions.feature_views.values()
         },
+        "derived_views": {
+            d.name: {
+                "description": d.description,
+                "tags": list(d.tags),
+                "owner": d.owner,
+                "inputs": [i.ref for i in d.inputs],
+                "request": {r.name: typename(r.type) for r in d.request},
+                "features": {
+                    f.name: {"type": typename(f.type), "expr": f.text, "description": f.description} for f in d.features
+                },
+                "defined_at": str(d.where),
+            }
+            for d in definitions.derived_views.values()
+        },
         "feature_services": {
             s.name: {
                 "features": [str(r) for r in s.features],
                 "full_feature_names": s.full_feature_names,
                 "description": s.description,
+                "owner": s.owner,
+                "tags": list(s.tags),
                 "defined_at": str(s.where),
             }
             for s in definitions.feature_services.values()

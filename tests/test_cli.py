@@ -27,6 +27,10 @@ def test_validate_reports_what_it_read(example_copy: Path, seeded_example: Path)
     manifest = json.loads((example_copy / "target" / "manifest.json").read_text())
     assert manifest["metadata"]["fsql_schema_version"].endswith("/v1.json")
     assert set(manifest["feature_views"]) >= {"driver_hourly_stats", "rider_driver_affinity"}
+    offer = manifest["derived_views"]["ride_offer"]  # derived views, their request fields and inputs too
+    assert set(offer["request"]) == {"offered_fare", "offered_at", "pickup_eta_at"}
+    assert "rider_trip_windows:spend_30d" in offer["inputs"] and offer["features"]
+    assert manifest["feature_services"]["ride_offer_scoring"]["features"]
 
 
 def test_validate_exits_2_with_the_error_and_no_traceback(example_copy: Path) -> None:

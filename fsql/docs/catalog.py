@@ -39,7 +39,6 @@ def build_catalog(project: Project) -> dict[str, Any]:
         view["build"] = results["builds"].get(name)
         view["tests"] = results["tests"].get(f"feature_view.{name}", [])
     for name, source in described["sources"].items():
-        source["description"] = definitions.sources[name].description
         source["tests"] = results["tests"].get(f"source.{name}", [])
         reached = downstream(lineage, f"source:{name}")
         source["feeds"] = {
@@ -49,10 +48,7 @@ def build_catalog(project: Project) -> dict[str, Any]:
         compiled, path = project.compile(service=name, dialect=dialect, data_checks=False)
         service["compiled_sql"] = compiled.sql
         service["compiled_path"] = _relative(path, root)
-        service["owner"] = definitions.feature_services[name].owner
-        service["tags"] = list(definitions.feature_services[name].tags)
         service["reads"] = [n for n in upstream(lineage, f"service:{name}") if n != f"service:{name}"]
-    described["derived_views"] = _derived_views(definitions)
     return {
         "metadata": artifacts.metadata(),
         "project": project.config.name,
@@ -60,23 +56,6 @@ def build_catalog(project: Project) -> dict[str, Any]:
         "features": feature_rows(described),
         "lineage": {"nodes": lineage_nodes(definitions), "edges": [list(edge) for edge in lineage]},
         "run_results": results["about"],
-    }
-
-
-def _derived_views(definitions: Definitions) -> dict[str, Any]:
-    return {
-        d.name: {
-            "description": d.description,
-            "tags": list(d.tags),
-            "owner": d.owner,
-            "inputs": [i.ref for i in d.inputs],
-            "request": {r.name: r.type.value.lower() for r in d.request},
-            "features": {
-                f.name: {"type": f.type.value.lower(), "expr": f.text, "description": f.description} for f in d.features
-            },
-            "defined_at": str(d.where),
-        }
-        for d in definitions.derived_views.values()
     }
 
 
