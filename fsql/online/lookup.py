@@ -389,6 +389,10 @@ def bind_request_fields(request: FeatureRequest, entity_rows: Sequence[Mapping[s
     """
     params: dict[str, Any] = {}
     for i, field in enumerate(request.request_fields):
+        ready = _ready_values(field, entity_rows)
+        if ready is not None:
+            params[f"req_{i}"] = ready
+            continue
         accepts = _ACCEPTS.get(field.type, (object,))
         floats = float in accepts
         values = []
@@ -410,6 +414,34 @@ def bind_request_fields(request: FeatureRequest, entity_rows: Sequence[Mapping[s
             values.append(value)
         params[f"req_{i}"] = values
     return params
+
+
+# The exact Python types a request field's values may all have to be sent as they are: no
+# conversion, no range to check (ints of a double field, naive times of a zoned one and
+# integers take the per-value path below, which also words the errors).
+_SENT_AS_IS: dict[exp.DType, frozenset[type]] = {
+    exp.DType.DOUBLE: frozenset({float, type(None)}),
+    exp.DType.FLOAT: frozenset({float, type(None)}),
+    exp.DType.TEXT: frozenset({str, type(None)}),
+    exp.DType.BOOLEAN: frozenset({bool, type(None)}),
+    exp.DType.DATE: frozenset({date, type(None)}),
+}
+
+
+def _ready_values(field: RequestField, entity_rows: Sequence[Mapping[str, Any]]) -> list[Any] | None:
+    """The field's values when every row has it and all can be sent as they are, else None."""
+    try:
+        values = [row[field.name] for row in entity_rows]
+    except KeyError:
+        return None
+    kinds = set(map(type, values))
+    if kinds <= _SENT_AS_IS.get(field.type, frozenset()):
+        return values
+    if kinds <= {datetime, type(None)} and field.type in (exp.DType.TIMESTAMPTZ, exp.DType.TIMESTAMP):
+        zoned = field.type is exp.DType.TIMESTAMPTZ
+        if all(v is None or (v.tzinfo is not None) is zoned for v in values):
+            return values  # a zoned time of a TIMESTAMP field is made naive UTC below
+    return None
 
 
 def _instant(value: Any, type_: exp.DType) -> Any:
