@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlglot import exp
 
+from fsql.compile.aggregate_running import join_totals, runs_as_totals, totals_table
 from fsql.compile.aggregates import (
     FUNCTIONS,
     LATEST_EVENT,
@@ -39,9 +42,38 @@ def join_aggregates(query: exp.Select, view: ViewRequest, ctx: CompileContext) -
     if math.lateral_aggregate:
         query = _join_lateral_per_spine_row(query, view, ctx, math)
         return query.select(*(_output(f, name, spine_ts) for f in view.features), copy=False)
-    ends = (f"{name}__ends", spine_ends(view, ctx, math), "the spine's distinct keys and ts, each window's ends")
+    by_totals, by_rows = _split(view, math)
+    ends = f"{name}__ends"
+    query = query.with_(ident(ends), as_=spine_ends(view, ctx, math), copy=False)
+    query.args["with_"].expressions[-1].add_comments(
+        [f" {name}: the spine's distinct keys and ts, each window's ends "]
+    )
+    if by_rows.features:
+        query = _join_range(query, by_rows, ctx)
+    if by_totals.features:
+        query = join_totals(query, by_totals, ends=ends, spine_ts=instant(spine_ts.copy()))
+    in_totals = {f.output_name for f in by_totals.features}
+    tables = {f.output_name: totals_table(view) if f.output_name in in_totals else name for f in view.features}
+    return query.select(*(_output(f, tables[f.output_name], spine_ts) for f in view.features), copy=False)
+
+
+def _split(view: ViewRequest, math: TimeMath) -> tuple[ViewRequest, ViewRequest]:
+    """The view's features read from running totals (where the dialect has them), and those read from rows."""
+
+    def exact(output: OutputFeature) -> bool:
+        aggregate = output.feature.aggregate
+        return math.running_totals and aggregate is not None and runs_as_totals(aggregate.aggregation)
+
+    totals = tuple(f for f in view.features if exact(f))
+    rows = tuple(f for f in view.features if not exact(f))
+    return replace(view, features=totals), replace(view, features=rows)
+
+
+def _join_range(query: exp.Select, view: ViewRequest, ctx: CompileContext) -> exp.Select:
+    """`<view>__pairs` (one range join to the widest window's rows), `<view>__windows`, and its LEFT JOIN."""
+    name = view.view.name
+    math = time_math(ctx.dialect)
     steps: tuple[tuple[str, exp.Select, str], ...] = (
-        ends,
         (f"{name}__pairs", pairs(view, math), "each spine time with the rows of its widest window, one range join"),
         (f"{name}__windows", windows(view), "per spine keys and ts: every window of every aggregation"),
     )
@@ -57,7 +89,7 @@ def join_aggregates(query: exp.Select, view: ViewRequest, ctx: CompileContext) -
     )
     join.add_comments([f" {name}: aggregates for the spine row's keys and ts "])
     query.append("joins", join)
-    return query.select(*(_output(f, name, spine_ts) for f in view.features), copy=False)
+    return query
 
 
 def _join_lateral_per_spine_row(

@@ -104,6 +104,9 @@ class TimeMath:
     lateral_aggregate: bool = False
     # ARRAY_AGG(... ORDER BY ...) exists (Spark's collect_list takes no ORDER BY: sort after).
     ordered_array_agg: bool = True
+    # Counts and integer sums and avgs as differences of running totals read by ASOF joins
+    # (`aggregate_running.py`): n log n where the range join costs spine times x events per key.
+    running_totals: bool = False
 
 
 def _sub_micros(ts: exp.Expr, micros: exp.Expr) -> exp.Expr:
@@ -122,7 +125,7 @@ def _spark_minus_micros(ts: exp.Expr, micros: exp.Expr) -> exp.Expr:
 
 
 _TIME_MATH: dict[str, TimeMath] = {
-    "duckdb": TimeMath(lambda ts: exp.UnixMicros(this=ts), _sub_micros, event_as_instant=False),
+    "duckdb": TimeMath(lambda ts: exp.UnixMicros(this=ts), _sub_micros, event_as_instant=False, running_totals=True),
     "postgres": TimeMath(_postgres_micros, _sub_micros, event_as_instant=False, lateral_aggregate=True),
     "bigquery": TimeMath(lambda ts: exp.UnixMicros(this=ts), _sub_micros, event_as_instant=True),
     "spark": TimeMath(
