@@ -42,6 +42,20 @@ def test_postgres_aggregates_each_spine_row_in_a_lateral_last_included(tmp_path:
     assert "ARRAY_AGG(" in with_last.sql  # the window's latest value, in the same range scan
 
 
+def test_duckdb_reads_counts_and_integer_sums_from_running_totals_the_rest_from_rows(tmp_path: Path) -> None:
+    project = fsql.load_project(PROJECT, data_checks=False)
+    project.config = replace(project.config, target_dir=tmp_path)
+    exact = ["rider_trip_windows:trips_7d", "rider_trip_windows:minutes_7d"]  # a filtered count, a BIGINT sum
+    only_totals, _ = project.compile(dialect="duckdb", features=exact)
+    assert "__totals" in only_totals.sql and "ASOF LEFT JOIN" in only_totals.sql
+    assert "__pairs" not in only_totals.sql  # no range join at all
+    floats, _ = project.compile(dialect="duckdb", features=["rider_trip_windows:spend_30d"])  # a DOUBLE sum
+    assert "__pairs" in floats.sql and "__totals" not in floats.sql
+    for dialect in ("postgres", "bigquery", "spark"):  # running totals are DuckDB's only
+        other, _ = project.compile(dialect=dialect, features=exact)
+        assert "__totals" not in other.sql
+
+
 def test_golden_postgres_lateral_sql(update_golden: bool, tmp_path: Path) -> None:
     """The Postgres shape without `last`: two LATERAL subqueries per spine row (ends, then aggregates)."""
     project = fsql.load_project(PROJECT, data_checks=False)

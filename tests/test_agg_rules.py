@@ -209,6 +209,35 @@ def test_a_bigint_sum_that_overflows_is_an_error(run: Runner) -> None:
         run(AggCase([view(aggregations, rows)]), one_spine(T))
 
 
+def test_a_running_total_past_bigint_keeps_each_window_exact(run: Runner) -> None:
+    # DuckDB reads sums as differences of running totals: those pass 2**63 here, no window does.
+    rows = rows_at((T - 3 * HOUR, 2**62), (T - 2 * HOUR - US, 2**62), (T - 2 * HOUR + US, 2**62), (T - US, 5))
+    aggregations = (Agg("fare", "sum", ("1h",)), Agg("mean", "avg", ("1h",), expr="fare"))
+    spine = one_spine(T, T - HOUR + US)  # [T - 2h + 1us, T - 1h + 1us): the third row alone
+    expected = {0: {"fare_1h": 5, "mean_1h": 5.0}, 1: {"fare_1h": 2**62, "mean_1h": float(2**62)}}
+    check(run, AggCase([view(aggregations, rows)]), spine, expected)
+
+
+def test_a_window_of_only_null_values_after_earlier_values_sums_to_null(run: Runner) -> None:
+    rows = rows_at((T - 3 * HOUR, 5), (T - 2 * HOUR, 7), (T - 30 * US, None), (T - 20 * US, None))
+    expected = {0: {"rows_1h": 2, "fares_1h": 0, "total_1h": None, "mean_1h": None, "high_1h": None}}
+    check(run, AggCase([view(FUNCTIONS, rows)]), one_spine(T), expected)
+
+
+def test_rows_tying_on_one_event_time_count_together_on_both_ends(run: Runner) -> None:
+    e = T - HOUR
+    rows = rows_at((e, 1), (e, 10), (e, None), (e + US, 100))
+    aggregations = (Agg("n", "count", ("1h",)), Agg("fare", "sum", ("1h",)), Agg("mean", "avg", ("1h",), expr="fare"))
+    spine = one_spine(e, e + US, T, T + US)  # the ties: none before e, all from e; at t - 1h all, then none
+    expected = {
+        0: {"n_1h": 0, "fare_1h": None, "mean_1h": None},
+        1: {"n_1h": 3, "fare_1h": 11, "mean_1h": 5.5},
+        2: {"n_1h": 4, "fare_1h": 111, "mean_1h": 37.0},
+        3: {"n_1h": 1, "fare_1h": 100, "mean_1h": 100.0},
+    }
+    check(run, AggCase([view(aggregations, rows)]), spine, expected)
+
+
 def test_windows_of_aware_spine_times_are_fixed_lengths_across_a_dst_day(run: Runner) -> None:
     berlin = ZoneInfo(BERLIN)
     # Berlin skips 02:00-03:00 local on 2024-03-31 (01:00 UTC): the day has 23 local hours,
