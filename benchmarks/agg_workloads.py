@@ -52,8 +52,8 @@ class Dataset:
     spine_rows: int
 
 
-def feature_names(windows: tuple[str, ...] = tuple(WINDOWS)) -> list[str]:
-    return [f"{f}_{w}" for f in FUNCTIONS for w in windows]
+def feature_names(windows: tuple[str, ...] = tuple(WINDOWS), functions: tuple[str, ...] = FUNCTIONS) -> list[str]:
+    return [f"{f}_{w}" for f in functions for w in windows]
 
 
 def generate(folder: Path, dist: Distribution, scale: float, seed: int = 8) -> Dataset:
@@ -75,6 +75,8 @@ def generate(folder: Path, dist: Distribution, scale: float, seed: int = 8) -> D
             "user_id": pa.array(event_keys, pa.int64()),
             "event_ts": _instants(event_us),
             "amount": pa.array(amount, pa.float64(), mask=amount_null),
+            # the same amounts in whole cents: exact (integer) sums and averages
+            "cents": pa.array(np.round(amount * 100).astype(np.int64), pa.int64(), mask=amount_null),
         }
     )
     spine = pa.table(
@@ -105,12 +107,14 @@ sources:
   - name: events
     {source}
     timestamp: event_ts
-    columns: {{user_id: bigint, event_ts: timestamptz, amount: double}}
+    columns: {{user_id: bigint, event_ts: timestamptz, amount: double, cents: bigint}}
 feature_views:
 {views}
 feature_services:
   - {{name: four_windows, features: [user_windows]}}
   - {{name: one_window, features: [user_window_30d]}}
+  - {{name: exact, features: [user_exact]}}
+  - {{name: exact_max, features: [user_exact_max]}}
 """
 _VIEW = """\
   - name: {name}
@@ -122,7 +126,22 @@ _VIEW = """\
       - {{name: amount_avg, function: avg, expr: amount, windows: [{windows}]}}
       - {{name: amount_max, function: max, expr: amount, windows: [{windows}]}}
 """
-SERVICES = {"fsql": "four_windows", "fsql_1w": "one_window"}
+_EXACT_VIEW = """\
+  - name: {name}
+    entities: [user]
+    source: events
+    aggregations:
+      - {{name: n, function: count, windows: [{windows}]}}
+      - {{name: cents_sum, function: sum, expr: cents, windows: [{windows}]}}
+      - {{name: cents_avg, function: avg, expr: cents, windows: [{windows}]}}
+"""
+_MAX = "      - {{name: cents_max, function: max, expr: cents, windows: [{windows}]}}\n"
+SERVICES = {"fsql": "four_windows", "fsql_1w": "one_window", "fsql_exact": "exact", "fsql_exact_max": "exact_max"}
+# The integer sides: count, sum and avg of cents (running totals on DuckDB), and with max too.
+EXACT_FUNCTIONS = {
+    "fsql_exact": ("n", "cents_sum", "cents_avg"),
+    "fsql_exact_max": ("n", "cents_sum", "cents_avg", "cents_max"),
+}
 
 
 def write_project(folder: Path, data: Dataset) -> Path:
@@ -138,6 +157,9 @@ def definitions_text(source: str) -> str:
     """The definitions, the events source read by `source` (`path: ...` or `table: ...`)."""
     views = _VIEW.format(name="user_windows", windows=", ".join(WINDOWS))
     views += _VIEW.format(name="user_window_30d", windows=WIDEST)
+    windows = ", ".join(WINDOWS)
+    views += _EXACT_VIEW.format(name="user_exact", windows=windows)
+    views += (_EXACT_VIEW + _MAX).format(name="user_exact_max", windows=windows)
     return _DEFINITIONS.format(source=source, views=views)
 
 

@@ -34,7 +34,7 @@ import report
 HERE = Path(__file__).resolve().parent
 BEGIN = "<!-- aggregates.py: begin -->"
 END = "<!-- aggregates.py: end -->"
-DUCKDB_SIDES = ("fsql", "fsql_1w", *w.HAND_SHAPES)
+DUCKDB_SIDES = ("fsql", "fsql_1w", *w.HAND_SHAPES, *w.EXACT_FUNCTIONS)
 LABELS = {
     "fsql": "fsql `training_set()`, 4 windows",
     "fsql_1w": "fsql `training_set()`, 30d window only",
@@ -42,6 +42,8 @@ LABELS = {
     "union_frames": "hand: UNION + RANGE frames",
     "cumulative": "hand: cumulative sums + ASOF (max by range join)",
     "pandas": "pandas groupby-rolling",
+    "fsql_exact": "fsql, count + sum + avg of integer `cents` (running totals), 4 windows",
+    "fsql_exact_max": "fsql, the same + max of `cents` (max by range join), 4 windows",
 }
 
 
@@ -68,6 +70,16 @@ def _same(x: Any, y: Any) -> bool:
     return bool(x == y)
 
 
+def exact_differences(floats: pa.Table, cents: pa.Table, functions: tuple[str, ...]) -> list[str]:
+    """The integer sides against fsql's float one: the same counts, and cents = 100 x amount to 1e-9."""
+    scaled = floats
+    for name in w.feature_names(functions=("amount_sum", "amount_avg", "amount_max")):
+        index = scaled.schema.get_field_index(name)
+        values = [None if v is None else v * 100 for v in scaled.column(name).to_pylist()]
+        scaled = scaled.set_column(index, name.replace("amount", "cents"), pa.array(values, pa.float64()))
+    return differences(scaled, cents, w.feature_names(functions=functions))
+
+
 def check(project: Path, data: w.Dataset, *, with_pandas: bool = True) -> dict[str, pa.Table]:
     """Every side once (this also warms the file cache); SystemExit unless all agree with fsql."""
     results = {"fsql": w.run_fsql(project, data, w.SERVICES["fsql"])}
@@ -77,6 +89,11 @@ def check(project: Path, data: w.Dataset, *, with_pandas: bool = True) -> dict[s
     }
     if with_pandas:
         sides["pandas"] = lambda: w.run_pandas(data)
+    for side in w.EXACT_FUNCTIONS:
+        results[side] = w.run_fsql(project, data, w.SERVICES[side])
+        problems = exact_differences(results["fsql"], results[side], w.EXACT_FUNCTIONS[side])
+        if problems:
+            raise SystemExit(f"fsql and {side} disagree: " + "; ".join(problems))
     for side, run in sides.items():
         results[side] = run()
         columns = w.feature_names((w.WIDEST,) if side == "fsql_1w" else tuple(w.WINDOWS))
@@ -141,6 +158,7 @@ def ratios(r: dict[str, Any]) -> dict[str, Any]:
         "fsql_over_fastest": m["fsql"] / m[fastest],
         "pandas_over_fsql": pandas["pandas"] / pandas["fsql"],
         "four_over_one": m["fsql"] / m["fsql_1w"],
+        "pandas_over_exact": {side: m["pandas"] / m[side] for side in w.EXACT_FUNCTIONS if "pandas" in m},
     }
 
 
@@ -176,6 +194,10 @@ def render(records: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
         ),
         ("**pandas / fsql** (goal >= 10)", lambda x: f"**{x['pandas_over_fsql']:.1f}**"),
         ("fsql 4 windows / 1 window (must be well under 4)", lambda x: f"{x['four_over_one']:.2f}"),
+        (
+            "pandas / fsql on integer cents: count+sum+avg; + max",
+            lambda x: " ; ".join(f"{v:.1f}" for v in x["pandas_over_exact"].values()),
+        ),
     ]
     for label, cell in rows:
         lines.append(f"| {label} | " + " | ".join(cell(rs[name]) for name in records) + " |")
