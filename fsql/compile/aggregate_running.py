@@ -85,7 +85,7 @@ def running(view: ViewRequest) -> exp.Select:
     )
     totals: list[exp.Expr] = []
     for index, aggregation in requested_aggregations(view):
-        read = column(value_column(index)) if aggregation.expression is not None else exp.Literal.number(1)
+        read: exp.Expr = column(value_column(index)) if aggregation.expression is not None else exp.Literal.number(1)
         if aggregation.filter is not None:
             read = exp.Case(ifs=[exp.If(this=column(filter_column(index)), true=read)])
         totals.append(exp.alias_(_over(exp.Count(this=read.copy()), window), count_column(index), quoted=True))
@@ -113,7 +113,7 @@ def totals(view: ViewRequest, ends: str) -> exp.Select:
     for window in (None, *_windows(view)):
         alias = _reader(window)
         before = column(WINDOW_END if window is None else start_column(window), "ends")
-        on = [exp.EQ(this=column(k, alias), expression=column(k, "ends")) for k in key_names]
+        on: list[exp.Expr] = [exp.EQ(this=column(k, alias), expression=column(k, "ends")) for k in key_names]
         on.append(exp.GT(this=before, expression=column(EVENT_TS, alias)))
         running_rows = exp.Table(this=ident(f"{view.view.name}__running"), alias=exp.TableAlias(this=ident(alias)))
         query.append("joins", exp.Join(this=running_rows, method="ASOF", side="LEFT", on=exp.and_(*on)))
