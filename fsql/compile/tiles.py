@@ -282,7 +282,10 @@ def _compute(aggregation: Aggregation, state: TileState, source: Source, dialect
         distinct: exp.Expr = exp.Distinct(expressions=[kept])
         if not time_math(dialect).ordered_array_agg:
             collected = exp.Filter(this=exp.ArrayAgg(this=distinct), expression=exp.Where(this=present))
-            return exp.ArraySort(this=collected)
+            ordered_set = exp.ArraySort(this=collected)
+            # Spark collects no values as [], the other engines as NULL: a tile holds NULL
+            empty = exp.EQ(this=exp.ArraySize(this=ordered_set.copy()), expression=exp.Literal.number(0))
+            return exp.case().when(empty, exp.null()).else_(ordered_set)
         ordered = exp.Order(this=distinct, expressions=[exp.Ordered(this=kept.copy())])
         return exp.Filter(this=exp.ArrayAgg(this=ordered), expression=exp.Where(this=present))
     first: exp.Expr = exp.EQ(this=column(_rank_name(aggregation)), expression=exp.Literal.number(1))
