@@ -1,5 +1,6 @@
-"""Tiles computed by a Spark warehouse: a build whose offline engine is Spark writes the same tiles,
-and so serves the same values, as one whose offline engine is DuckDB, for every tile function."""
+"""Tiles computed by a warehouse: a build whose offline engine is Spark writes the same tiles, and so
+serves the same values, as one whose offline engine is DuckDB, for every tile function; BigQuery's
+tile query, transpiled to DuckDB (no BigQuery here), computes the same tiles too."""
 
 from __future__ import annotations
 
@@ -33,19 +34,18 @@ from fsql.spec import (
     SourceKind,
 )
 
-pytestmark = [pytest.mark.spark, pytest.mark.postgres]
-
 B = exp.DType
 F = AggregateFunction
 HOUR, DAY = Duration(1, "h"), Duration(1, "d")
 T = datetime(2024, 3, 20, 12, 30, tzinfo=UTC)
 
 
-def _definitions(path: Path, dialect: str) -> Definitions:
+def _definitions(path: Path | str, dialect: str) -> Definitions:
     key = Column("driver_id", B.BIGINT)
     columns = (key, Column("ts", B.TIMESTAMPTZ), Column("paid", B.BOOLEAN), Column("note", B.TEXT),
                Column("fare", B.DOUBLE), Column("seats", B.BIGINT))  # fmt: skip
-    source = Source("trips", SourceKind.FILE, str(path), "ts", None, columns)
+    kind = SourceKind.FILE if isinstance(path, Path) else SourceKind.TABLE
+    source = Source("trips", kind, str(path), "ts", None, columns)
     aggregations = (
         Aggregation("trips", F.COUNT, None, None, (HOUR, DAY), None),
         Aggregation("seats", F.SUM, "seats", None, (HOUR, DAY), B.BIGINT),
@@ -54,6 +54,7 @@ def _definitions(path: Path, dialect: str) -> Definitions:
         Aggregation("fare_max", F.MAX, "fare", "paid", (DAY,), B.DOUBLE),
         Aggregation("fare_sd", F.STDDEV, "fare", None, (DAY,), B.DOUBLE),
         Aggregation("notes", F.COUNT_DISTINCT, "note", None, (DAY,), B.TEXT),
+        Aggregation("paid_notes", F.COUNT_DISTINCT, "note", "paid", (DAY,), B.TEXT),
         Aggregation("note", F.LAST, "note", None, (DAY,), B.TEXT),
         Aggregation("paid", F.LAST, "paid", None, (DAY,), B.BOOLEAN),
     )
@@ -98,6 +99,8 @@ def _tiles(dsn: str, schema: str) -> list[tuple[Any, ...]]:
     return [tuple(round(row[i], 9) if isinstance(row[i], float) else row[i] for i in kept) for row in rows]
 
 
+@pytest.mark.spark
+@pytest.mark.postgres
 def test_a_spark_warehouse_writes_the_tiles_duckdb_writes(
     tmp_path: Path, postgres_dsn: str, postgres_schema: str
 ) -> None:
@@ -128,3 +131,26 @@ def test_a_spark_warehouse_writes_the_tiles_duckdb_writes(
     finally:
         with psycopg.connect(postgres_dsn, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA IF EXISTS "{spark_schema}" CASCADE')
+
+
+def test_bigquery_tiles_transpiled_to_duckdb_are_duckdbs_tiles(tmp_path: Path) -> None:
+    from pit_window import bigquery_table, duckdb_with_bigquery_tables, to_duckdb
+
+    from fsql.compile.tiles import compile_tiles
+
+    events = _events()
+    path = tmp_path / "trips.parquet"
+    pq.write_table(events, path)
+    params = {"horizon": T - timedelta(days=3), "until": T, "from_bucket": T - timedelta(hours=20)}
+    duck = compile_tiles(_definitions(path, "duckdb"), "driver_trips", dialect="duckdb")
+    bigquery = compile_tiles(_definitions(bigquery_table("trips"), "bigquery"), "driver_trips", dialect="bigquery")
+    assert bigquery.columns == duck.columns and bigquery.parameters == duck.parameters == set(params)
+    connection = duckdb_with_bigquery_tables({"trips": events})
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        want = connection.execute(duck.sql, params).fetchall()
+        got = connection.execute(to_duckdb(bigquery.sql), params).fetchall()
+    finally:
+        connection.close()
+    assert len(want) > 10
+    assert sorted(got, key=repr) == sorted(want, key=repr)
