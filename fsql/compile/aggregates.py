@@ -111,6 +111,9 @@ class TimeMath:
     # Counts and integer sums and avgs as differences of running totals read by ASOF joins
     # (`aggregate_running.py`): n log n where the range join costs spine times x events per key.
     running_totals: bool = False
+    # NULLs left out by IGNORE NULLS, not FILTER: BigQuery has no FILTER (sqlglot moves it into the
+    # argument as IF), and a DISTINCT ARRAY_AGG must be ordered by its argument itself.
+    array_agg_ignores_nulls: bool = False
 
 
 def _sub_micros(ts: exp.Expr, micros: exp.Expr) -> exp.Expr:
@@ -131,7 +134,9 @@ def _spark_minus_micros(ts: exp.Expr, micros: exp.Expr) -> exp.Expr:
 _TIME_MATH: dict[str, TimeMath] = {
     "duckdb": TimeMath(lambda ts: exp.UnixMicros(this=ts), _sub_micros, event_as_instant=False, running_totals=True),
     "postgres": TimeMath(_postgres_micros, _sub_micros, event_as_instant=False, lateral_aggregate=True),
-    "bigquery": TimeMath(lambda ts: exp.UnixMicros(this=ts), _sub_micros, event_as_instant=True),
+    "bigquery": TimeMath(
+        lambda ts: exp.UnixMicros(this=ts), _sub_micros, event_as_instant=True, array_agg_ignores_nulls=True
+    ),
     "spark": TimeMath(
         lambda ts: exp.UnixMicros(this=ts), _spark_minus_micros, event_as_instant=True, ordered_array_agg=False
     ),
