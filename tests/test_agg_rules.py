@@ -141,6 +141,14 @@ FUNCTIONS = (
 )
 
 
+EXACT = FUNCTIONS[:4]  # count, count(x), sum, avg of a BIGINT: DuckDB reads them from running totals
+
+
+def exact_part(expected: dict[Hashable, dict[str, Any]]) -> dict[Hashable, dict[str, Any]]:
+    names = {f"{a.name}_1h" for a in EXACT}
+    return {rid: {n: v for n, v in values.items() if n in names} for rid, values in expected.items()}
+
+
 def test_each_function_skips_nulls_but_last_keeps_the_latest_even_null(run: Runner) -> None:
     rows = rows_at((T - 50 * US, 1), (T - 40 * US, None), (T - 30 * US, 3), (T - 20 * US, 3), (T - 10 * US, None))
     expected = {
@@ -158,6 +166,7 @@ def test_each_function_skips_nulls_but_last_keeps_the_latest_even_null(run: Runn
         1: {"rows_1h": 5, "fares_1h": 3, "total_1h": 7, "kinds_1h": 2, "latest_1h": None},
     }
     check(run, AggCase([view(FUNCTIONS, rows)]), one_spine(T - 10 * US, T), expected)
+    check(run, AggCase([view(EXACT, rows)]), one_spine(T - 10 * US, T), exact_part(expected))  # running totals
 
 
 def test_empty_windows_count_zero_and_the_rest_is_null(run: Runner) -> None:
@@ -168,6 +177,7 @@ def test_empty_windows_count_zero_and_the_rest_is_null(run: Runner) -> None:
     empty = {"rows_1h": 0, "fares_1h": 0, "kinds_1h": 0, "total_1h": None, "mean_1h": None, "low_1h": None}
     empty |= {"high_1h": None, "sd_1h": None, "latest_1h": None}
     check(run, AggCase([view(FUNCTIONS, rows)]), spine, {0: empty, 1: empty})
+    check(run, AggCase([view(EXACT, rows)]), spine, exact_part({0: empty, 1: empty}))
 
 
 def test_a_single_value_has_no_sample_stddev(run: Runner) -> None:
@@ -220,8 +230,8 @@ def test_a_running_total_past_bigint_keeps_each_window_exact(run: Runner) -> Non
 
 def test_a_window_of_only_null_values_after_earlier_values_sums_to_null(run: Runner) -> None:
     rows = rows_at((T - 3 * HOUR, 5), (T - 2 * HOUR, 7), (T - 30 * US, None), (T - 20 * US, None))
-    expected = {0: {"rows_1h": 2, "fares_1h": 0, "total_1h": None, "mean_1h": None, "high_1h": None}}
-    check(run, AggCase([view(FUNCTIONS, rows)]), one_spine(T), expected)
+    expected = {0: {"rows_1h": 2, "fares_1h": 0, "total_1h": None, "mean_1h": None}}
+    check(run, AggCase([view(EXACT, rows)]), one_spine(T), expected)
 
 
 def test_rows_tying_on_one_event_time_count_together_on_both_ends(run: Runner) -> None:

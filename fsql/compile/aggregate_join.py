@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from sqlglot import exp
 
 from fsql.compile.aggregate_running import join_totals, runs_as_totals, totals_table
@@ -42,31 +40,24 @@ def join_aggregates(query: exp.Select, view: ViewRequest, ctx: CompileContext) -
     if math.lateral_aggregate:
         query = _join_lateral_per_spine_row(query, view, ctx, math)
         return query.select(*(_output(f, name, spine_ts) for f in view.features), copy=False)
-    by_totals, by_rows = _split(view, math)
     ends = f"{name}__ends"
     query = query.with_(ident(ends), as_=spine_ends(view, ctx, math), copy=False)
     query.args["with_"].expressions[-1].add_comments(
         [f" {name}: the spine's distinct keys and ts, each window's ends "]
     )
-    if by_rows.features:
-        query = _join_range(query, by_rows, ctx)
-    if by_totals.features:
-        query = join_totals(query, by_totals, ends=ends, spine_ts=instant(spine_ts.copy()))
-    in_totals = {f.output_name for f in by_totals.features}
-    tables = {f.output_name: totals_table(view) if f.output_name in in_totals else name for f in view.features}
-    return query.select(*(_output(f, tables[f.output_name], spine_ts) for f in view.features), copy=False)
+    if _all_from_running_totals(view, math):
+        query = join_totals(query, view, ends=ends, spine_ts=instant(spine_ts.copy()))
+        return query.select(*(_output(f, totals_table(view), spine_ts) for f in view.features), copy=False)
+    query = _join_range(query, view, ctx)
+    return query.select(*(_output(f, name, spine_ts) for f in view.features), copy=False)
 
 
-def _split(view: ViewRequest, math: TimeMath) -> tuple[ViewRequest, ViewRequest]:
-    """The view's features read from running totals (where the dialect has them), and those read from rows."""
-
-    def exact(output: OutputFeature) -> bool:
-        aggregate = output.feature.aggregate
-        return math.running_totals and aggregate is not None and runs_as_totals(aggregate.aggregation)
-
-    totals = tuple(f for f in view.features if exact(f))
-    rows = tuple(f for f in view.features if not exact(f))
-    return replace(view, features=totals), replace(view, features=rows)
+def _all_from_running_totals(view: ViewRequest, math: TimeMath) -> bool:
+    """Running totals replace the range join only when every feature asked of the view has them:
+    a view that needs the join anyway (a float sum, a max) pays it whatever else it computes, and
+    adding the totals beside it measured slower (benchmarks/AGG_SHAPES.md, "Running totals")."""
+    aggregates = [f.feature.aggregate for f in view.features]
+    return math.running_totals and all(a is not None and runs_as_totals(a.aggregation) for a in aggregates)
 
 
 def _join_range(query: exp.Select, view: ViewRequest, ctx: CompileContext) -> exp.Select:

@@ -3,7 +3,8 @@
 The range join of `aggregate_join.py` costs the sum over keys of spine times x events in the
 widest window: 166M pairs for 5k hot keys with ~1,000 events each. For count, `count(x)`, and
 sum and avg of integers, the totals of a window are a difference of two running totals, which
-costs n log n whatever the keys (benchmarks/AGG_SHAPES.md, "Running totals"). Per view, two CTEs:
+costs n log n whatever the keys (benchmarks/AGG_SHAPES.md, "Running totals"). Used when every
+feature asked of a view is one of those (`aggregate_join._all_from_running_totals`). Two CTEs:
 
 - `<view>__running`: every row with, per aggregation, the running count of its contributing
   rows and (sum, avg) the running sum of its values, over the key's rows with an event time

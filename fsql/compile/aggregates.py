@@ -14,11 +14,12 @@ is t, or `floor(t, g)` when the view has a granularity g. Per view, four CTEs:
   aggregate (`SUM(CASE WHEN e >= start_w AND filter THEN x END)`); `last` takes the
   latest pair by ROW_NUMBER, one ranking per `last` aggregation.
 
-On DuckDB, counts and integer sums and avgs skip `__pairs`: `aggregate_running.py` reads them
-as differences of running totals (`<view>__running`, `<view>__totals`); only the other
-functions go through the range join, and only when some are asked for.
+On DuckDB, a view asked only for counts and integer sums and avgs skips `__pairs` and
+`__windows`: `aggregate_running.py` reads them as differences of running totals
+(`<view>__running`, `<view>__totals`). A view asking for anything else takes the range join
+for all its features (it pays the join anyway).
 
-The spine then LEFT JOINs `__windows` (and `__totals`) on (keys, ts): each spine row gets one output row.
+The spine then LEFT JOINs `__windows` (or `__totals`) on (keys, ts): each spine row gets one output row.
 Where nothing matched, count and count_distinct are 0 and the others NULL, and a NULL
 spine ts gives NULL for all. Every result is cast to its feature's type, so a BIGINT sum
 that overflows is an error (DuckDB would widen it to HUGEINT, Postgres to NUMERIC).

@@ -55,7 +55,9 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
     "ends"."_fsql_from_2592000s",
     "rows"."_fsql_event_ts" AS "_fsql_event_ts",
     "rows"."_fsql_created_ts",
+    "rows"."_fsql_filter_0",
     "rows"."_fsql_value_1",
+    "rows"."_fsql_value_2",
     "rows"."_fsql_value_3",
     "rows"."_fsql_value_4"
   FROM "rider_trip_windows__ends" AS "ends"
@@ -67,8 +69,11 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
   SELECT
     "grouped"."rider_id",
     "grouped"."_fsql_ts",
+    "grouped"."trips_7d",
+    "grouped"."trips_30d",
     "grouped"."spend_7d",
     "grouped"."spend_30d",
+    "grouped"."minutes_7d",
     "grouped"."fare_sd_30d",
     CASE
       WHEN "last_4"."_fsql_latest_ts" >= "last_4"."_fsql_from_86400s"
@@ -78,6 +83,20 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
     SELECT
       "pairs"."rider_id",
       "pairs"."_fsql_ts",
+      CAST(COUNT(
+        CASE
+          WHEN "pairs"."_fsql_event_ts" >= "pairs"."_fsql_from_604800s"
+          AND "pairs"."_fsql_filter_0"
+          THEN 1
+        END
+      ) AS BIGINT) AS "trips_7d",
+      CAST(COUNT(
+        CASE
+          WHEN "pairs"."_fsql_event_ts" >= "pairs"."_fsql_from_2592000s"
+          AND "pairs"."_fsql_filter_0"
+          THEN 1
+        END
+      ) AS BIGINT) AS "trips_30d",
       CAST(SUM(
         CASE
           WHEN "pairs"."_fsql_event_ts" >= "pairs"."_fsql_from_604800s"
@@ -90,6 +109,12 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
           THEN "pairs"."_fsql_value_1"
         END
       ) AS DOUBLE) AS "spend_30d",
+      CAST(SUM(
+        CASE
+          WHEN "pairs"."_fsql_event_ts" >= "pairs"."_fsql_from_604800s"
+          THEN "pairs"."_fsql_value_2"
+        END
+      ) AS BIGINT) AS "minutes_7d",
       CAST(STDDEV_SAMP(
         CASE
           WHEN "pairs"."_fsql_event_ts" >= "pairs"."_fsql_from_2592000s"
@@ -130,56 +155,20 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
   ) AS "last_4"
     ON "last_4"."rider_id" = "grouped"."rider_id"
     AND "last_4"."_fsql_ts" = "grouped"."_fsql_ts"
-), "rider_trip_windows__running" /* rider_trip_windows: each row with its key's running totals, ties at one time shared */ AS (
-  SELECT
-    "rider_id",
-    "_fsql_event_ts",
-    COUNT(CASE WHEN "_fsql_filter_0" THEN 1 END) OVER (PARTITION BY "rider_id" ORDER BY "_fsql_event_ts") AS "_fsql_count_0",
-    COUNT("_fsql_value_2") OVER (PARTITION BY "rider_id" ORDER BY "_fsql_event_ts") AS "_fsql_count_2",
-    SUM("_fsql_value_2") OVER (PARTITION BY "rider_id" ORDER BY "_fsql_event_ts") AS "_fsql_sum_2"
-  FROM "rider_trip_windows__rows"
-), "rider_trip_windows__totals" /* rider_trip_windows: per spine keys and ts: totals before the end minus before each start */ AS (
-  SELECT
-    "ends"."rider_id",
-    "ends"."_fsql_ts",
-    CAST((
-      COALESCE("at_end"."_fsql_count_0", 0) - COALESCE("at_604800s"."_fsql_count_0", 0)
-    ) AS BIGINT) AS "trips_7d",
-    CAST((
-      COALESCE("at_end"."_fsql_count_0", 0) - COALESCE("at_2592000s"."_fsql_count_0", 0)
-    ) AS BIGINT) AS "trips_30d",
-    CASE
-      WHEN (
-        COALESCE("at_end"."_fsql_count_2", 0) - COALESCE("at_604800s"."_fsql_count_2", 0)
-      ) > 0
-      THEN CAST((
-        COALESCE("at_end"."_fsql_sum_2", 0) - COALESCE("at_604800s"."_fsql_sum_2", 0)
-      ) AS BIGINT)
-    END AS "minutes_7d"
-  FROM "rider_trip_windows__ends" AS "ends"
-  ASOF LEFT JOIN "rider_trip_windows__running" AS "at_end"
-    ON "at_end"."rider_id" = "ends"."rider_id"
-    AND "ends"."_fsql_end" > "at_end"."_fsql_event_ts"
-  ASOF LEFT JOIN "rider_trip_windows__running" AS "at_604800s"
-    ON "at_604800s"."rider_id" = "ends"."rider_id"
-    AND "ends"."_fsql_from_604800s" > "at_604800s"."_fsql_event_ts"
-  ASOF LEFT JOIN "rider_trip_windows__running" AS "at_2592000s"
-    ON "at_2592000s"."rider_id" = "ends"."rider_id"
-    AND "ends"."_fsql_from_2592000s" > "at_2592000s"."_fsql_event_ts"
 )
 SELECT
   "spine".*,
   CASE
     WHEN NOT "spine"."event_timestamp" IS NULL
-    THEN COALESCE("rider_trip_windows__totals"."trips_7d", 0)
+    THEN COALESCE("rider_trip_windows"."trips_7d", 0)
   END AS "trips_7d",
   CASE
     WHEN NOT "spine"."event_timestamp" IS NULL
-    THEN COALESCE("rider_trip_windows__totals"."trips_30d", 0)
+    THEN COALESCE("rider_trip_windows"."trips_30d", 0)
   END AS "trips_30d",
   "rider_trip_windows"."spend_7d" AS "spend_7d",
   "rider_trip_windows"."spend_30d" AS "spend_30d",
-  "rider_trip_windows__totals"."minutes_7d" AS "minutes_7d",
+  "rider_trip_windows"."minutes_7d" AS "minutes_7d",
   "rider_trip_windows"."fare_sd_30d" AS "fare_sd_30d",
   "rider_trip_windows"."last_status_1d" AS "last_status_1d",
   CASE
@@ -193,10 +182,6 @@ FROM "spine"
 LEFT JOIN "rider_trip_windows__windows" AS "rider_trip_windows"
   ON "rider_trip_windows"."rider_id" = "spine"."rider_id"
   AND "rider_trip_windows"."_fsql_ts" = CAST("spine"."event_timestamp" AS TIMESTAMPTZ)
-/* rider_trip_windows: counts, sums and avgs for the spine row's keys and ts */
-LEFT JOIN "rider_trip_windows__totals"
-  ON "rider_trip_windows__totals"."rider_id" = "spine"."rider_id"
-  AND "rider_trip_windows__totals"."_fsql_ts" = CAST("spine"."event_timestamp" AS TIMESTAMPTZ)
 /* rider_rating: latest row at or before the spine's timestamp, per key */
 ASOF LEFT JOIN "rider_rating__rows" AS "rider_rating"
   ON "spine"."rider_id" = "rider_rating"."rider_id"
