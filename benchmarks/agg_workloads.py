@@ -255,6 +255,14 @@ def cumulative_sql(data: Dataset) -> str:
     JOIN m ON m.row_id = s.row_id"""
 
 
+# The range join asked for the running-total functions only: what fsql_exact replaces.
+EXACT_RANGE_FUNCTIONS = ("n", "amount_sum", "amount_avg")
+
+
+def range_join_exact_sql(data: Dataset) -> str:
+    return range_join_sql(data, EXACT_RANGE_FUNCTIONS)
+
+
 HAND_SHAPES = {"range_join": range_join_sql, "union_frames": union_frames_sql, "cumulative": cumulative_sql}
 
 

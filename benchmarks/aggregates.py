@@ -34,7 +34,7 @@ import report
 HERE = Path(__file__).resolve().parent
 BEGIN = "<!-- aggregates.py: begin -->"
 END = "<!-- aggregates.py: end -->"
-DUCKDB_SIDES = ("fsql", "fsql_1w", *w.HAND_SHAPES, *w.EXACT_FUNCTIONS)
+DUCKDB_SIDES = ("fsql", "fsql_1w", *w.HAND_SHAPES, *w.EXACT_FUNCTIONS, "range_join_exact")
 LABELS = {
     "fsql": "fsql `training_set()`, 4 windows",
     "fsql_1w": "fsql `training_set()`, 30d window only",
@@ -44,6 +44,7 @@ LABELS = {
     "pandas": "pandas groupby-rolling",
     "fsql_exact": "fsql, count + sum + avg of integer `cents` (running totals), 4 windows",
     "fsql_exact_max": "fsql, the same + max of `cents` (max by range join), 4 windows",
+    "range_join_exact": "hand: range join, count + sum + avg only (what running totals replace)",
 }
 
 
@@ -94,6 +95,11 @@ def check(project: Path, data: w.Dataset, *, with_pandas: bool = True) -> dict[s
         problems = exact_differences(results["fsql"], results[side], w.EXACT_FUNCTIONS[side])
         if problems:
             raise SystemExit(f"fsql and {side} disagree: " + "; ".join(problems))
+    results["range_join_exact"] = w.run_sql(w.range_join_exact_sql(data))
+    exact_columns = w.feature_names(functions=w.EXACT_RANGE_FUNCTIONS)
+    problems = differences(results["fsql"], results["range_join_exact"], exact_columns)
+    if problems:
+        raise SystemExit("fsql and range_join_exact disagree: " + "; ".join(problems))
     for side, run in sides.items():
         results[side] = run()
         columns = w.feature_names((w.WIDEST,) if side == "fsql_1w" else tuple(w.WINDOWS))
@@ -108,6 +114,8 @@ def runner(side: str, project: Path, data: w.Dataset) -> Callable[[], pa.Table]:
         return lambda: w.run_fsql(project, data, w.SERVICES[side])
     if side == "pandas":
         return lambda: w.run_pandas(data)
+    if side == "range_join_exact":
+        return lambda: w.run_sql(w.range_join_exact_sql(data))
     return lambda: w.run_sql(w.HAND_SHAPES[side](data))
 
 

@@ -23,7 +23,7 @@ def test_hand_written_shapes_and_pandas_agree_with_fsql(tmp_path: Path, distribu
     data = w.generate(tmp_path / "data", w.DISTRIBUTIONS[distribution], scale=0.001)
     project = w.write_project(tmp_path / "project", data)
     results = aggregates.check(project, data)
-    assert set(results) == {"fsql", "fsql_1w", *w.HAND_SHAPES, *w.EXACT_FUNCTIONS, "pandas"}
+    assert set(results) == {"fsql", "fsql_1w", *w.HAND_SHAPES, *w.EXACT_FUNCTIONS, "range_join_exact", "pandas"}
     assert results["fsql"].num_rows == data.spine_rows
     counts = results["fsql"].column("n_1h").to_pylist() + results["fsql"].column("n_30d").to_pylist()
     assert 0 in counts and max(counts) > 0  # empty windows and full ones both occur
