@@ -271,20 +271,26 @@ def test_windows_of_aware_spine_times_are_fixed_lengths_across_a_dst_day(run: Ru
 def test_a_null_spine_time_gives_null_for_every_aggregate(run: Runner) -> None:
     rows = rows_at((T - US, 1))
     nulls = {"rows_1h": None, "fares_1h": None, "kinds_1h": None, "total_1h": None, "latest_1h": None}
-    check(run, AggCase([view(FUNCTIONS, rows)]), one_spine(None, T), {0: nulls, 1: {"rows_1h": 1, "total_1h": 1}})
+    expected = {0: nulls, 1: {"rows_1h": 1, "total_1h": 1}}
+    check(run, AggCase([view(FUNCTIONS, rows)]), one_spine(None, T), expected)
+    check(run, AggCase([view(EXACT, rows)]), one_spine(None, T), exact_part(expected))
 
 
 def test_null_keys_never_match(run: Runner) -> None:
     rows = [*rows_at((T - US, 1)), {"rider_id": None, "event_ts": T - US, "fare": 5}]
     spine = spine_table([{"row_id": 0, "rider_id": None, "ts": T}, {"row_id": 1, "rider_id": 1, "ts": T}], SPINE_TYPES)
-    check(run, AggCase([view(FUNCTIONS, rows)]), spine, {0: {"rows_1h": 0, "total_1h": None}, 1: {"rows_1h": 1}})
+    expected = {0: {"rows_1h": 0, "total_1h": None}, 1: {"rows_1h": 1}}
+    check(run, AggCase([view(FUNCTIONS, rows)]), spine, expected)
+    check(run, AggCase([view(EXACT, rows)]), spine, exact_part(expected))
 
 
 def test_duplicate_spine_rows_each_get_one_row(run: Runner) -> None:
     rows = rows_at((T - US, 1), (T - 2 * US, 2))
     spine = spine_table([{"row_id": i, "rider_id": 1, "ts": T} for i in range(3)], SPINE_TYPES)
-    got = check(run, AggCase([view(FUNCTIONS, rows)]), spine, {i: {"rows_1h": 2, "total_1h": 3} for i in range(3)})
-    assert len(got) == 3
+    expected = {i: {"rows_1h": 2, "total_1h": 3} for i in range(3)}
+    for aggregations in (FUNCTIONS, EXACT):
+        got = check(run, AggCase([view(aggregations, rows)]), spine, expected)
+        assert len(got) == 3
 
 
 def test_a_service_mixes_an_aggregate_view_with_latest_value_views(run: Runner) -> None:
