@@ -5,8 +5,8 @@ serialised, never interleaved):
 1. read the state and plan the write (create, full refresh, new columns, incremental);
 2. ask the source, in one query, for the newest times in the read window and the rows
    behind the last run's reach (`fsql.online.state` says how that decides what is read);
-3. read the latest row per entity in the window from the offline engine (DuckDB: arrow,
-   then COPY; the same Postgres: INSERT ... SELECT) into a staging table;
+3. read the latest row per entity in the window from the offline engine (DuckDB: arrow
+   batches streamed into one COPY; the same Postgres: INSERT ... SELECT) into a staging table;
 4. upsert from it: ON CONFLICT (keys) DO UPDATE ... WHERE the stored row is not newer
    (event time, then created time), so no run moves a value back in time; or, for large
    runs and new columns, merge stored and new rows into a table beside the live one;
@@ -30,7 +30,7 @@ from sqlglot.errors import ErrorLevel
 
 from fsql.compile.latest import CREATED_TS_COLUMN, FEATURE_TS, MATERIALIZED_AT, compile_latest_rows
 from fsql.compile.watermark import BEHIND_AFTER, BEHIND_BEFORE, NEWEST_CREATED, NEWEST_EVENT, compile_source_state
-from fsql.engines import OfflineEngine
+from fsql.engines import ROWS_PER_BATCH, OfflineEngine
 from fsql.engines.postgres import connect, copy_arrow
 from fsql.online.state import (
     ReadWindow,
@@ -296,15 +296,15 @@ def _load_latest_rows(
         columns = exp.Schema(this=destination, expressions=[exp.to_identifier(c, quoted=True) for c in query.columns])
         cursor.execute(f"INSERT INTO {columns.sql('postgres')} {query.sql}", params)
         return int(cursor.rowcount)
-    rows = offline.query_arrow(query.sql, params=params, node=request.view)
-    copy_arrow(
+    # The rows stream from the engine into one COPY, a batch at a time: never whole in memory.
+    rows = offline.query_batches(query.sql, params=params, node=request.view, rows_per_batch=ROWS_PER_BATCH)
+    return copy_arrow(
         cursor,
         destination,
         rows,
         what=f"feature view '{request.view}'",
         keys=query.columns[: len(query.view.join_keys)],
     )
-    return rows.num_rows
 
 
 def upsert_staged(cursor: Any, table: OnlineTable) -> int:
