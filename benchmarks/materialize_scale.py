@@ -177,7 +177,7 @@ def fsql_side(project: Path, end: datetime, rows_per_batch: int) -> dict[str, An
         setattr(module, name, wrapper)
 
     timed(materialize, "_load_latest_rows", "DuckDB read + CSV + COPY")
-    timed(materialize, "_merge_beside", "merge beside (2 INSERT ... SELECT + key)")
+    timed(materialize, "_merge_beside", "merge beside (DELETE, INSERT, key)")
     timed(materialize, "upsert_staged", "upsert in place")
     timed(materialize, "swap_in", "swap")
     del swap
