@@ -29,7 +29,7 @@ Feast is never installed into fsql's venv: make its own and point the script at 
 
 (`--feast-python`, or FSQL_BENCH_FEAST_PYTHON; default `.feast-venv/bin/python` at the repo
 root; `feast` is taken from the same bin directory). `--stacks` first compares server stacks
-(uvicorn or granian, lookup in a thread or on the event loop) at 1 entity, the measurement the
+(uvicorn with uvloop or asyncio's loop, one process or two workers, granian) at 1 entity, the measurement the
 choice of stack rests on.
 """
 
@@ -199,33 +199,48 @@ def start_feast(feast_python: str, repo: Path) -> tuple[subprocess.Popen[bytes],
 
 
 def child(project: str, stack: str, port: int) -> None:
-    """Run one server stack in this process (the parent measures it with hey)."""
+    """Run one server stack in this process (the parent measures it with hey).
+
+    Stacks: "uvicorn" (fsql's app as `fsql serve` runs it: uvloop, httptools), "uvicorn-asyncio"
+    (the standard event loop instead of uvloop), "uvicorn-w2" (two worker processes, each with its
+    own store and pool of 8), "granian" (the app on granian's Rust HTTP server, one worker).
+    """
     if stack == "bare":
         import uvicorn
 
         uvicorn.run(bare_app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
         return
+    os.environ["FSQL_BENCH_PROJECT"] = project
+    if stack.startswith("granian"):
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        sys.path.insert(0, str(HERE))
+        Granian("serve:bench_app", address="127.0.0.1", port=port, interface=Interfaces.ASGI, factory=True).serve()
+        return
+    import uvicorn
+
+    loop = "asyncio" if stack == "uvicorn-asyncio" else "auto"
+    workers = 2 if stack == "uvicorn-w2" else None
+    sys.path.insert(0, str(HERE))
+    uvicorn.run(
+        "serve:bench_app",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        loop=loop,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def bench_app() -> Any:
+    """fsql's app for a `child` stack: a store of 8 connections on FSQL_BENCH_PROJECT (per worker)."""
     import fsql.server.app as server_app
 
-    if stack.endswith("-loop"):  # the lookup on the event loop itself, no thread hop
-
-        async def inline(func: Any, *args: Any, **kwargs: Any) -> Any:
-            return func(*args, **kwargs)
-
-        server_app.run_in_threadpool = inline  # type: ignore[assignment]
-    store = fsql.load_project(project).online_store(max_connections=8)
-    app = server_app.create_app(store)
-    if stack.startswith("granian"):
-        import asyncio
-
-        from granian.constants import Interfaces
-        from granian.server.embed import Server
-
-        asyncio.run(Server(app, address="127.0.0.1", port=port, interface=Interfaces.ASGI).serve())
-    else:
-        import uvicorn
-
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    store = fsql.load_project(os.environ["FSQL_BENCH_PROJECT"]).online_store(max_connections=8)
+    return server_app.create_app(store)
 
 
 async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -389,7 +404,8 @@ def stacks(root: Path, rng: random.Random, entities: int, requests: int) -> list
     payload = body([rng.randint(1, entities)])
     import importlib.util
 
-    for stack in ("uvicorn", "uvicorn-loop", *(("granian",) if importlib.util.find_spec("granian") else ())):
+    found = ("granian",) if importlib.util.find_spec("granian") else ()
+    for stack in ("uvicorn", "uvicorn-asyncio", "uvicorn-w2", *found):
         server, port = start_fsql(root, stack)
         try:
             hey(port, payload, 4, 200)
