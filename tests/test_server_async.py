@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +16,8 @@ import psycopg
 import pytest
 import uvicorn
 from online_helpers import TWO_VIEWS, build, online_url, serving_client, write_project, write_rider_rows, write_rows
+from test_derived_invariant import online_example  # noqa: F401 (a fixture)
+from test_server import lookup_role  # noqa: F401 (a fixture)
 
 import fsql
 from fsql.online.aio import AsyncLookups
@@ -139,41 +139,29 @@ def test_every_connection_dropped_at_once_as_a_restart_does_costs_no_failed_look
     assert not set(fresh) & set(pids)
 
 
-@pytest.fixture
-def login_role(postgres_dsn: str, postgres_schema: str) -> Iterator[str]:
-    role = f"fsql_async_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-        admin.execute(f'CREATE ROLE "{role}" LOGIN')
-        admin.execute(f'GRANT USAGE ON SCHEMA "{postgres_schema}" TO "{role}"')
-        admin.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{postgres_schema}" TO "{role}"')
-    try:
-        yield role
-    finally:
-        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-            admin.execute(f'DROP OWNED BY "{role}"')
-            admin.execute(f'DROP ROLE "{role}"')
-
-
 def test_a_postgres_that_refuses_connections_is_a_503_and_health_recovers_with_it(
-    project: Path, postgres_dsn: str, postgres_schema: str, login_role: str
+    project: Path, postgres_dsn: str, postgres_schema: str, lookup_role: str  # noqa: F811
 ) -> None:
     """Postgres unreachable for the server, without stopping the shared one: its role may not log in
     and its connections are ended; then the role may log in again, as a server comes back."""
     from sqlalchemy.engine import make_url
 
-    url = make_url(online_url(postgres_dsn)).set(username=login_role).render_as_string(hide_password=False)
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute(f'GRANT USAGE ON SCHEMA "{postgres_schema}" TO "{lookup_role}"')
+        admin.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{postgres_schema}" TO "{lookup_role}"')
+    url = make_url(online_url(postgres_dsn)).set(username=lookup_role).render_as_string(hide_password=False)
     definitions = fsql.load_project(project).definitions
     with OnlineStore(url, schema=postgres_schema, definitions=definitions, max_connections=2) as store:
         http = serving_client(create_app(store, ServerOptions(pool_timeout=0.5, health_timeout=0.5)))
         lookups: AsyncLookups = http.app.state.lookups  # type: ignore[attr-defined]
         assert http.post("/get-online-features", json=body(1, 1)).status_code == 200
         with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-            admin.execute(f'ALTER ROLE "{login_role}" NOLOGIN')
+            admin.execute(f'ALTER ROLE "{lookup_role}" NOLOGIN')
         terminate(postgres_dsn, http.portal.call(lookups.backend_pids))  # type: ignore[union-attr]
         down = [http.post("/get-online-features", json=body(1, 1)) for _ in range(2)]
         health = http.get("/health")
         with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-            admin.execute(f'ALTER ROLE "{login_role}" LOGIN')
+            admin.execute(f'ALTER ROLE "{lookup_role}" LOGIN')
         # The pool reconnects in the background, with backoff: wait for its connection, as a probe would.
         http.portal.call(lookups.pool.wait, 60.0)  # type: ignore[union-attr]
         back = http.post("/get-online-features", json=body(1, 1))
@@ -204,3 +192,54 @@ def test_async_lookups_equal_the_sync_store_and_raise_its_errors(project: Path) 
                 await lookups.close()
 
         assert asyncio.run(both()) == store.lookup(rows, service="both")
+
+
+async def queued_lookups(lookups: AsyncLookups, requests: list[list[dict[str, Any]]], service: str) -> Any:
+    """Start every lookup while the pool's only connection is held, then free it: how many joined the
+    first one's statement, and each lookup's answer (or error)."""
+    await lookups.open()
+    try:
+        held = await lookups.pool.getconn()
+        tasks = [asyncio.ensure_future(lookups.lookup(rows, service=service, features=None)) for rows in requests]
+        for _ in range(20):  # let each task run up to its first wait
+            await asyncio.sleep(0)
+        queued = [len(batch) for batch in lookups._waiting.values()]
+        await lookups.pool.putconn(held)
+        return queued, await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await lookups.close()
+
+
+def test_lookups_queued_for_a_connection_share_one_statement_and_each_gets_its_own_rows(project: Path) -> None:
+    from fsql.errors import CompileError
+
+    sizes = [1, 3, 2, 5, 1, 4]
+    requests = [[{"driver_id": d + i, "rider_id": 1 + (d + i) % 6} for i in range(n)] for d, n in enumerate(sizes)]
+    requests.insert(2, [{"driver_id": "7", "rider_id": 1}])  # refused alone, before it joins anything
+    with fsql.load_project(project).online_store(max_connections=1) as store:
+        queued, answers = asyncio.run(queued_lookups(AsyncLookups(store), requests, "both"))
+        for rows, answer in zip(requests, answers, strict=True):
+            if isinstance(rows[0]["driver_id"], str):
+                assert isinstance(answer, CompileError) and "is bigint, not str" in str(answer)
+            else:
+                assert answer == store.lookup(rows, service="both")
+    assert queued == [len(sizes)]
+
+
+def test_derived_lookups_queued_together_keep_each_requests_fields(online_example: Path) -> None:  # noqa: F811
+    from test_derived_invariant import SERVICE, T
+
+    from fsql.build import BuildOptions
+
+    project = fsql.load_project(online_example)
+    project.build(BuildOptions(end=T))
+    requests = [
+        [{"rider_id": r, "driver_id": 1000 + r, "offered_fare": fare, "offered_at": T, "pickup_eta_at": eta}]
+        for r, fare, eta in [(1, 12.5, T), (2, 0.0, None), (3, 30.0, T + timedelta(minutes=4))]
+    ]
+    requests.append([{**requests[0][0], "rider_id": 4}, {**requests[1][0], "rider_id": 5}])
+    with project.online_store(max_connections=1) as store:
+        queued, answers = asyncio.run(queued_lookups(AsyncLookups(store), requests, SERVICE))
+        for rows, answer in zip(requests, answers, strict=True):
+            assert answer == store.lookup(rows, service=SERVICE)
+    assert queued == [len(requests)]

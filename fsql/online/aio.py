@@ -10,7 +10,8 @@ between loops): open it in the server's lifespan, close it there too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from psycopg import OperationalError
@@ -45,6 +46,7 @@ class AsyncLookups:
             timeout=timeout,
             open=False,
         )
+        self._waiting: dict[Plan, list[_Waiting]] = {}  # per plan, the batch waiting for a connection
 
     async def open(self, *, timeout: float = 5.0) -> None:
         """Open the pool and wait up to `timeout` seconds for its first connection.
@@ -74,20 +76,62 @@ class AsyncLookups:
             PoolTimeout: no pooled connection within the timeout (Postgres unreachable, pool exhausted).
         """
         plan = self.store.plan(service, features, options.get("full_feature_names"))
-        params = plan.params(rows, options.get("now"))
+        now = options.get("now")
+        params = plan.params(rows, now)
+        if now is not None:  # a time of its own: a statement of its own
+            return plan.result(rows, await self._fetch_retrying(plan, lambda: params))
+        return plan.result(rows, await self._batched(plan, params, len(rows)))
+
+    async def _batched(self, plan: Plan, params: dict[str, Any], count: int) -> list[Any]:
+        """The rows for one lookup, read in one statement with every lookup of the same plan that
+        arrives while the first of them waits for a connection (their entity rows one after another,
+        as a longer request's would be; the rows come back in that order, one per entity row).
+
+        With a connection free, a lookup runs alone at once; under load, each statement takes what has
+        queued meanwhile, so Postgres and the driver pay per statement, not per request.
+        """
+        batch = self._waiting.get(plan)
+        if batch is not None:
+            joined: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+            batch.append((params, count, joined))
+            return await joined
+        self._waiting[plan] = batch = [(params, count, None)]
         try:
-            found = await self._fetch(plan, params)
+            found = await self._fetch_retrying(plan, lambda: self._close(plan, batch))
+        except BaseException as exc:
+            self._close(plan, batch)
+            failed = exc if isinstance(exc, Exception) else OperationalError("the lookup this one joined was cancelled")
+            for _, _, future in batch[1:]:
+                if future is not None and not future.done():
+                    future.set_exception(failed)
+            raise
+        start = count
+        for _, size, future in batch[1:]:
+            if future is not None and not future.done():
+                future.set_result(found[start : start + size])
+            start += size
+        return found[:count]
+
+    def _close(self, plan: Plan, batch: list[_Waiting]) -> dict[str, Any]:
+        """End a batch (lookups that arrive from now on start the next one); its merged parameters."""
+        if self._waiting.get(plan) is batch:
+            del self._waiting[plan]
+        return _merged(batch)
+
+    async def _fetch_retrying(self, plan: Plan, params: Callable[[], dict[str, Any]]) -> list[Any]:
+        try:
+            return await self._fetch(plan, params)
         except _Dropped:
             # The server dropped the connection (a restart, a terminated backend): after a restart
             # every idle one is dead, so let the pool check them all, then once more.
             await self.pool.check()
-            found = await self._fetch(plan, params)
-        return plan.result(rows, found)
+            return await self._fetch(plan, params)
 
-    async def _fetch(self, plan: Plan, params: dict[str, Any]) -> list[Any]:
+    async def _fetch(self, plan: Plan, params: Callable[[], dict[str, Any]]) -> list[Any]:
+        """The rows on a pooled connection; `params` is called once the connection is there."""
         async with self.pool.connection() as connection:
             try:
-                return await execute(connection, plan, params, self.store.schema)
+                return await execute(connection, plan, params(), self.store.schema)
             except OperationalError as exc:
                 if connection.broken:  # the pool discards it on return
                     raise _Dropped from exc
@@ -108,6 +152,23 @@ class AsyncLookups:
             await connection.execute("SELECT 1")
 
 
+# A lookup in a batch: its parameters, its number of entity rows, and where its rows go (None: the
+# first lookup of the batch, which runs the statement).
+_Waiting = tuple[dict[str, Any], int, "asyncio.Future[list[Any]] | None"]
+
+
+def _merged(batch: list[_Waiting]) -> dict[str, Any]:
+    """One statement's parameters for a batch: each array parameter (keys, request fields) the
+    lookups' arrays one after another; `now` the first lookup's."""
+    if len(batch) == 1:
+        return batch[0][0]
+    merged = dict(batch[0][0])
+    for name, value in merged.items():
+        if isinstance(value, list):
+            merged[name] = [item for params, _, _ in batch for item in params[name]]
+    return merged
+
+
 class _Dropped(OperationalError):
     """The lookup's connection was broken under it (an OperationalError still, should a retry meet it)."""
 
@@ -115,7 +176,7 @@ class _Dropped(OperationalError):
 async def execute(connection: AsyncConnection[Any], plan: Plan, params: dict[str, Any], schema: str) -> list[Any]:
     """`fsql.online.lookup.execute` on an async connection."""
     try:
-        cursor = await connection.execute(plan.sql, params, prepare=True)
+        cursor = await connection.execute(plan.sql, params, prepare=True, binary=True)
     except UndefinedTable:
         sql, args = missing_tables_query(plan.request, schema)
         absent = [row[0] for row in await (await connection.execute(sql, args)).fetchall()]

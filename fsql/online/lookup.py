@@ -223,7 +223,7 @@ class OnlineStore:
 def execute(connection: Any, plan: Plan, params: dict[str, Any], schema: str) -> list[Any]:
     """The lookup's rows on a connection (`fsql.online.aio.execute` is its twin for an async one)."""
     try:
-        cursor = connection.execute(plan.sql, params, prepare=True)
+        cursor = connection.execute(plan.sql, params, prepare=True, binary=True)
     except UndefinedTable:
         sql, args = missing_tables_query(plan.request, schema)
         absent = [row[0] for row in connection.execute(sql, args).fetchall()]
