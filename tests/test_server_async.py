@@ -140,7 +140,10 @@ def test_every_connection_dropped_at_once_as_a_restart_does_costs_no_failed_look
 
 
 def test_a_postgres_that_refuses_connections_is_a_503_and_health_recovers_with_it(
-    project: Path, postgres_dsn: str, postgres_schema: str, lookup_role: str  # noqa: F811
+    project: Path,
+    postgres_dsn: str,
+    postgres_schema: str,
+    lookup_role: str,  # noqa: F811
 ) -> None:
     """Postgres unreachable for the server, without stopping the shared one: its role may not log in
     and its connections are ended; then the role may log in again, as a server comes back."""
