@@ -246,3 +246,22 @@ def test_derived_lookups_queued_together_keep_each_requests_fields(online_exampl
         for rows, answer in zip(requests, answers, strict=True):
             assert answer == store.lookup(rows, service=SERVICE)
     assert queued == [len(requests)]
+
+
+def test_integer_keys_sent_as_array_literals_keep_nulls_extremes_and_int_subclasses(project: Path) -> None:
+    from enum import IntEnum
+
+    class Driver(IntEnum):
+        THREE = 3
+
+    rows = [
+        {"driver_id": None, "rider_id": 2**63 - 1},
+        {"driver_id": Driver.THREE, "rider_id": -(2**63)},
+        {"driver_id": 3, "rider_id": 2},
+    ]
+    with fsql.load_project(project).online_store(max_connections=1) as store:
+        plan = store.plan("both", None, None)
+        assert plan.encode(plan.params(rows, None))["key_0"] == "{NULL,3,3}"
+        found = store.lookup(rows, service="both")
+    assert [row[1] for row in found.values] == [None, "d3", "d3"]
+    assert [s.value for s in found.views[1].statuses] == ["NOT_FOUND", "NOT_FOUND", "PRESENT"]

@@ -176,7 +176,7 @@ class _Dropped(OperationalError):
 async def execute(connection: AsyncConnection[Any], plan: Plan, params: dict[str, Any], schema: str) -> list[Any]:
     """`fsql.online.lookup.execute` on an async connection."""
     try:
-        cursor = await connection.execute(plan.sql, params, prepare=True, binary=True)
+        cursor = await connection.execute(plan.sql, plan.encode(params), prepare=True, binary=True)
     except UndefinedTable:
         sql, args = missing_tables_query(plan.request, schema)
         absent = [row[0] for row in await (await connection.execute(sql, args)).fetchall()]
