@@ -265,3 +265,18 @@ def test_integer_keys_sent_as_array_literals_keep_nulls_extremes_and_int_subclas
         found = store.lookup(rows, service="both")
     assert [row[1] for row in found.values] == [None, "d3", "d3"]
     assert [s.value for s in found.views[1].statuses] == ["NOT_FOUND", "NOT_FOUND", "PRESENT"]
+
+
+def test_a_full_batch_leaves_the_next_lookups_to_another_statement(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fsql.online.aio as aio
+
+    monkeypatch.setattr(aio, "BATCH_ROWS", 6)
+    sizes = [1, 3, 2, 5, 1, 4]  # batches of 1+3+2, 5+1 and 4 rows
+    requests = [[{"driver_id": d + i, "rider_id": 1 + (d + i) % 6} for i in range(n)] for d, n in enumerate(sizes)]
+    with fsql.load_project(project).online_store(max_connections=1) as store:
+        queued, answers = asyncio.run(queued_lookups(AsyncLookups(store), requests, "both"))
+        for rows, answer in zip(requests, answers, strict=True):
+            assert answer == store.lookup(rows, service="both")
+    assert queued == [1]  # the last batch, still waiting when the connection was freed

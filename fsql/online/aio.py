@@ -91,7 +91,7 @@ class AsyncLookups:
         queued meanwhile, so Postgres and the driver pay per statement, not per request.
         """
         batch = self._waiting.get(plan)
-        if batch is not None:
+        if batch is not None and sum(size for _, size, _ in batch) + count <= BATCH_ROWS:
             joined: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
             batch.append((params, count, joined))
             return await joined
@@ -151,6 +151,10 @@ class AsyncLookups:
         async with self.pool.connection(timeout=timeout) as connection:
             await connection.execute("SELECT 1")
 
+
+# The most entity rows one statement reads for a batch of lookups (a full batch waits as it is; the
+# next lookup starts another): the server's default limit for one request.
+BATCH_ROWS = 1000
 
 # A lookup in a batch: its parameters, its number of entity rows, and where its rows go (None: the
 # first lookup of the batch, which runs the statement).
