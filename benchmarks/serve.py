@@ -211,6 +211,15 @@ def child(project: str, stack: str, port: int) -> None:
         uvicorn.run(bare_app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
         return
     os.environ["FSQL_BENCH_PROJECT"] = project
+    if stack == "granian-embed":  # granian in this process, on this process's asyncio loop
+        import asyncio
+
+        from granian.constants import Interfaces
+        from granian.server.embed import Server
+
+        server = Server(bench_app(), address="127.0.0.1", port=port, interface=Interfaces.ASGI, log_enabled=False)
+        asyncio.run(server.serve())
+        return
     if stack.startswith("granian"):
         from granian import Granian
         from granian.constants import Interfaces
@@ -404,7 +413,7 @@ def stacks(root: Path, rng: random.Random, entities: int, requests: int) -> list
     import importlib.util
 
     payload = body([rng.randint(1, entities)])
-    found = ("granian",) if importlib.util.find_spec("granian") else ()
+    found = ("granian", "granian-embed") if importlib.util.find_spec("granian") else ()
     servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
     try:
         for stack in ("uvicorn", "uvicorn-asyncio", "uvicorn-w2", *found):
