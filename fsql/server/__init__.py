@@ -27,4 +27,5 @@ def serve(project: Project, *, host: str, port: int, pool_size: int, options: Se
 
     with project.online_store(max_connections=pool_size) as store:
         app = create_app(store, options)
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        # lifespan "on": the lookups' pool opens in it, so a failed startup stops the server
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
