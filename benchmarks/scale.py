@@ -115,9 +115,7 @@ def spine_sql(rows: int, seed: int) -> str:
 
 def view_sql(index: int, rows: int, features: int, seed: int) -> str:
     salt = seed * 1000 + 10 + index * 200  # 200 salts a view: key, time and up to 198 features
-    values = ", ".join(
-        f"rnd(i, {salt + 2 + k}, 1000000)::DOUBLE / 1e6 AS v{index}_f{k}" for k in range(features)
-    )
+    values = ", ".join(f"rnd(i, {salt + 2 + k}, 1000000)::DOUBLE / 1e6 AS v{index}_f{k}" for k in range(features))
     return (
         f"SELECT rnd(i, {salt}, {ENTITIES}) AS entity_id, "
         f"{YEAR_START} + to_microseconds(rnd(i, {salt + 1}, {YEAR_MICROS})) AS event_ts, {values} "
@@ -155,11 +153,12 @@ def generate(point: Point, seed: int) -> float:
 
 # ---------------------------------------------------------------- the fsql project of a point
 
+
 def write_project(folder: Path, point: Point, seed: int, memory_limit: str) -> Path:
     (folder / "definitions").mkdir(parents=True, exist_ok=True)
     (folder / "fsql_project.yml").write_text("name: scale\ndialect: duckdb\n")
     (folder / "profiles.yml").write_text(
-        "scale:\n  target: dev\n  outputs:\n    dev:\n      offline: \"duckdb:///:memory:\"\n"
+        'scale:\n  target: dev\n  outputs:\n    dev:\n      offline: "duckdb:///:memory:"\n'
         f"      settings: {{memory_limit: {memory_limit}}}\n"
     )
     (folder / "definitions" / "scale.yml").write_text(definitions_yaml(point, seed))
@@ -192,6 +191,7 @@ def definitions_yaml(point: Point, seed: int) -> str:
 
 
 # ---------------------------------------------------------------- the child: one measurement
+
 
 def child(project_dir: Path, spine: Path) -> None:
     """Run one training set, print one JSON line of figures."""
@@ -259,6 +259,7 @@ def run_child(project_dir: Path, spine: Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- the run
 
+
 def check_point(project_dir: Path, point: Point, seed: int, memory_limit: str) -> None:
     """fsql against a hand-written ASOF per view on a sample of the spine: equal, or stop."""
     import duckdb
@@ -268,14 +269,14 @@ def check_point(project_dir: Path, point: Point, seed: int, memory_limit: str) -
     sample = SCRATCH / f"check_{point.spine}_s{seed}.parquet"
     con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(SCRATCH / "check_tmp")})
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"COPY (SELECT * FROM '{spine_file(point.spine, seed)}' USING SAMPLE 2000 ROWS (reservoir, 1)) TO '{sample}'")
+    spine = spine_file(point.spine, seed)
+    con.execute(f"COPY (SELECT * FROM '{spine}' USING SAMPLE 2000 ROWS (reservoir, 1)) TO '{sample}'")
     ours = fsql.load_project(project_dir, data_checks=False).training_set(service=SERVICE, spine=str(sample))
     select, joins = ["s.*"], []
     for v in range(min(point.views, 3)):
         for k in range(point.features):
-            select.append(
-                f"CASE WHEN d{v}.event_ts >= s.event_timestamp - INTERVAL {TTL_DAYS} DAY THEN d{v}.v{v}_f{k} END AS v{v}_f{k}"
-            )
+            within = f"d{v}.event_ts >= s.event_timestamp - INTERVAL {TTL_DAYS} DAY"
+            select.append(f"CASE WHEN {within} THEN d{v}.v{v}_f{k} END AS v{v}_f{k}")
         path = view_file(v, point.view_rows, point.features, seed)
         joins.append(
             f"ASOF LEFT JOIN '{path}' d{v} ON s.entity_id = d{v}.entity_id AND s.event_timestamp >= d{v}.event_ts"
@@ -283,7 +284,8 @@ def check_point(project_dir: Path, point: Point, seed: int, memory_limit: str) -
     hand = con.sql(f"SELECT {', '.join(select)} FROM '{sample}' s {' '.join(joins)}").to_arrow_table()
     con.register("ours", ours.select(hand.column_names))
     con.register("hand", hand)
-    differ = con.sql("SELECT count(*) FROM ((FROM ours EXCEPT ALL FROM hand) UNION ALL (FROM hand EXCEPT ALL FROM ours))")
+    both_ways = "(FROM ours EXCEPT ALL FROM hand) UNION ALL (FROM hand EXCEPT ALL FROM ours)"
+    differ = con.sql(f"SELECT count(*) FROM ({both_ways})")
     [(count,)] = differ.fetchall()
     con.close()
     sample.unlink()
@@ -357,11 +359,14 @@ def _rows_in_name(path: Path) -> int:
     return int(path.stem.split("_")[1])
 
 
-def summarize(runs: dict[Point, list[dict[str, Any]]], args: argparse.Namespace, started: float, generated: float) -> dict[str, Any]:
+def summarize(
+    runs: dict[Point, list[dict[str, Any]]], args: argparse.Namespace, started: float, generated: float
+) -> dict[str, Any]:
     rows = []
     for point, figures in runs.items():
         ok = [f for f in figures if "failed" not in f]
-        entry: dict[str, Any] = {**asdict(point), "size": point.size, "runs": len(figures), "failed": len(figures) - len(ok)}
+        entry: dict[str, Any] = {**asdict(point), "size": point.size, "runs": len(figures)}
+        entry["failed"] = len(figures) - len(ok)
         if figures and not ok:
             entry["error"] = figures[-1]["failed"]
         if ok:
@@ -434,7 +439,8 @@ def render(record: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in record["points"]:
-        head = f"| {DIMENSION_NAMES[r['dimension']]} | {r['spine']:,} | {r['views']} | {r['view_rows']:,} | {r['features']} "
+        head = f"| {DIMENSION_NAMES[r['dimension']]} | {r['spine']:,} | {r['views']} | {r['view_rows']:,} "
+        head += f"| {r['features']} "
         if "seconds" not in r:
             lines.append(head + f"| failed: {r.get('error')} | | | | | | |")
             continue
