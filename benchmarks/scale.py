@@ -104,20 +104,20 @@ def view_file(index: int, rows: int, features: int, seed: int) -> Path:
     return SCRATCH / f"view{index}_{rows}_{features}_s{seed}.parquet"
 
 
-def spine_sql(rows: int, seed: int) -> str:
+def spine_sql(rows: int, seed: int, entities: int = ENTITIES) -> str:
     salt = seed * 1000
     return (
-        f"SELECT i AS request_id, rnd(i, {salt + 1}, {ENTITIES}) AS entity_id, "
+        f"SELECT i AS request_id, rnd(i, {salt + 1}, {entities}) AS entity_id, "
         f"{YEAR_START} + to_microseconds(rnd(i, {salt + 2}, {YEAR_MICROS})) AS event_timestamp, "
         f"rnd(i, {salt + 3}, 2) = 1 AS label FROM range({rows}) t(i)"
     )
 
 
-def view_sql(index: int, rows: int, features: int, seed: int) -> str:
+def view_sql(index: int, rows: int, features: int, seed: int, entities: int = ENTITIES) -> str:
     salt = seed * 1000 + 10 + index * 200  # 200 salts a view: key, time and up to 198 features
     values = ", ".join(f"rnd(i, {salt + 2 + k}, 1000000)::DOUBLE / 1e6 AS v{index}_f{k}" for k in range(features))
     return (
-        f"SELECT rnd(i, {salt}, {ENTITIES}) AS entity_id, "
+        f"SELECT rnd(i, {salt}, {entities}) AS entity_id, "
         f"{YEAR_START} + to_microseconds(rnd(i, {salt + 1}, {YEAR_MICROS})) AS event_ts, {values} "
         f"FROM range({rows}) t(i)"
     )
@@ -161,31 +161,32 @@ def write_project(folder: Path, point: Point, seed: int, memory_limit: str) -> P
         'scale:\n  target: dev\n  outputs:\n    dev:\n      offline: "duckdb:///:memory:"\n'
         f"      settings: {{memory_limit: {memory_limit}}}\n"
     )
-    (folder / "definitions" / "scale.yml").write_text(definitions_yaml(point, seed))
+    paths = [view_file(v, point.view_rows, point.features, seed) for v in range(point.views)]
+    (folder / "definitions" / "scale.yml").write_text(definitions_yaml(paths, point.features))
     return folder
 
 
-def definitions_yaml(point: Point, seed: int) -> str:
+def definitions_yaml(paths: list[Path], features: int) -> str:
     lines = ["entities:", "  - {name: entity, join_keys: [{name: entity_id, type: bigint}]}", "sources:"]
-    for v in range(point.views):
-        columns = ", ".join(f"v{v}_f{k}: double" for k in range(point.features))
+    for v, path in enumerate(paths):
+        columns = ", ".join(f"v{v}_f{k}: double" for k in range(features))
         lines += [
             f"  - name: src{v}",
-            f"    path: {view_file(v, point.view_rows, point.features, seed)}",
+            f"    path: {path}",
             "    timestamp: event_ts",
             f"    columns: {{entity_id: bigint, event_ts: timestamptz, {columns}}}",
         ]
     lines.append("feature_views:")
-    for v in range(point.views):
-        features = ", ".join(f"{{name: v{v}_f{k}, type: double}}" for k in range(point.features))
+    for v in range(len(paths)):
+        listed = ", ".join(f"{{name: v{v}_f{k}, type: double}}" for k in range(features))
         lines += [
             f"  - name: view{v}",
             "    entities: [entity]",
             f"    source: src{v}",
             f"    ttl: {TTL_DAYS}d",
-            f"    features: [{features}]",
+            f"    features: [{listed}]",
         ]
-    views = ", ".join(f"view{v}" for v in range(point.views))
+    views = ", ".join(f"view{v}" for v in range(len(paths)))
     lines += ["feature_services:", f"  - name: {SERVICE}", f"    features: [{views}]", ""]
     return "\n".join(lines)
 
@@ -313,6 +314,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=SCRATCH / "scale.json", help="raw figures (JSON)")
     if len(sys.argv) > 1 and sys.argv[1] == "child":
         child(Path(sys.argv[2]), Path(sys.argv[3]))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "feast":
+        import feast_case
+
+        feast_case.main(sys.argv[2:])
         return
     args = parser.parse_args()
     reps = 1 if args.quick else args.reps
