@@ -12,7 +12,9 @@ Methods delegate: definitions to `fsql.definitions`, SQL to `fsql.compile`, runn
 from __future__ import annotations
 
 import importlib.util
+import math
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -64,6 +66,7 @@ def load_project(
     vars: dict[str, Any] | None = None,
     profiles_dir: str | Path | None = None,
     data_checks: bool = True,
+    recheck_files_every: float = 0.0,
 ) -> Project:
     """Load a project: its fsql_project.yml, the chosen target, and (lazily) its definitions.
 
@@ -73,12 +76,15 @@ def load_project(
     Args:
         data_checks: check file and table sources against their data (see `Project.validate`);
             False checks the definitions alone, e.g. in CI without the data (`--no-data-checks`).
+        recheck_files_every: seconds between two looks at the project's files (as Feast's
+            registry `cache_ttl_seconds`); 0, the default, looks on every call. `refresh()`
+            always looks.
     """
 
     def reload() -> ProjectConfig:
         return load_project_config(project_dir, target=target, vars=vars, profiles_dir=profiles_dir)
 
-    return Project(reload(), data_checks=data_checks, reload=reload)
+    return Project(reload(), data_checks=data_checks, reload=reload, recheck_files_every=recheck_files_every)
 
 
 class Project:
@@ -88,9 +94,18 @@ class Project:
     Safe to share across threads. `close()` (or `with`) releases the connections."""
 
     def __init__(
-        self, config: ProjectConfig, *, data_checks: bool = True, reload: Callable[[], ProjectConfig] | None = None
+        self,
+        config: ProjectConfig,
+        *,
+        data_checks: bool = True,
+        reload: Callable[[], ProjectConfig] | None = None,
+        recheck_files_every: float = 0.0,
     ) -> None:
+        if recheck_files_every < 0:
+            raise ProjectError(f"recheck_files_every must be 0 or more seconds, not {recheck_files_every}")
         self.config = config
+        self.recheck_files_every = recheck_files_every
+        self._looked_at = -math.inf  # time.monotonic() of the last look at the files
         self.data_checks = data_checks
         # What the last check against the data covered (None: none ran).
         self.data_report: DataCheckReport | None = None
@@ -113,6 +128,7 @@ class Project:
     def refresh(self) -> bool:
         """Look at the project's files; forget what was derived from them if one changed (every
         public method does this first). Returns whether something changed."""
+        self._looked_at = time.monotonic()
         if not self.warm.refresh():
             return False
         with self._lock:
@@ -145,7 +161,8 @@ class Project:
         """The checked definitions; reading them raises DefinitionError at the first mistake.
 
         Read again when a definition or template file changed since the last look."""
-        self.refresh()
+        if time.monotonic() - self._looked_at >= self.recheck_files_every:
+            self.refresh()
         return self._definitions()
 
     def _definitions(self) -> Definitions:

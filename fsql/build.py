@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fsql import artifacts
@@ -92,6 +92,13 @@ class BuildOptions:
     start: datetime | None = None  # set by `fsql materialize` for an explicit window
     create_indexes: bool = False
     skip_tests: bool = False  # build without running the views' data tests first
+
+    def __post_init__(self) -> None:
+        # Naive times are UTC, as everywhere in fsql (a naive end once failed every view).
+        for name in ("end", "start"):
+            moment = getattr(self, name)
+            if moment is not None and moment.tzinfo is None:
+                object.__setattr__(self, name, moment.replace(tzinfo=UTC))
 
 
 def build(

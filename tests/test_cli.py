@@ -143,6 +143,15 @@ def test_ls_table(example_copy: Path) -> None:
     assert "rider_driver_affinity" in result.stdout and "Feature services" in result.stdout
 
 
+def test_ls_table_lists_derived_features_with_their_inputs(example_copy: Path) -> None:
+    result = runner.invoke(app, ["--project-dir", str(example_copy), "ls"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    derived = result.stdout.split("Derived features", 1)[1].split("Feature services", 1)[0]
+    assert "ride_offer" in derived and "fare_vs_usual" in derived
+    assert "offered_fare / (spend_30d / trips_30d)" in derived
+    assert "offered_fare (double)" in derived
+
+
 def test_unknown_target_exits_2(example_copy: Path) -> None:
     result = invoke(example_copy, "-t", "prod", "validate")
     assert result.exit_code == 2

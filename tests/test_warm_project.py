@@ -95,6 +95,20 @@ def test_compile_on_a_warm_project_follows_an_edited_definition(project_dir: Pat
         assert path.read_text() == edited.sql
 
 
+def test_recheck_files_every_looks_at_the_files_at_most_that_often(project_dir: Path) -> None:
+    definitions = project_dir / "definitions" / "defs.yml"
+    with fsql.load_project(project_dir, recheck_files_every=3600) as project:
+        first, _ = project.compile(features=["driver_stats"], data_checks=False)
+        definitions.write_text(DEFINITIONS + "\n      - {name: rate_x2, type: double, expr: rate * 2}\n")
+        unseen, _ = project.compile(features=["driver_stats"], data_checks=False)
+        assert unseen is first  # within the interval the files are not looked at
+        assert project.refresh()  # an explicit refresh always looks
+        seen, _ = project.compile(features=["driver_stats"], data_checks=False)
+        assert '"rate_x2"' in seen.sql
+    with pytest.raises(fsql.ProjectError, match="recheck_files_every must be 0 or more seconds"):
+        fsql.load_project(project_dir, recheck_files_every=-1)
+
+
 def test_a_rewritten_spine_file_is_probed_again(project_dir: Path) -> None:
     import pyarrow.parquet as pq
 

@@ -194,12 +194,21 @@ def _print_tables(described: dict[str, Any]) -> None:
         for feature, d in v["features"].items():
             online = "yes" if v["online"] else "no"
             features.add_row(view_name, feature, d["type"], ", ".join(v["entities"]), v["ttl"] or "-", online)
+    derived = table("Derived features", "derived view", "feature", "type", "expression")
+    reads = []
+    for view_name, d in described["derived_views"].items():
+        for feature, f in d["features"].items():
+            derived.add_row(view_name, feature, f["type"], f["expr"])
+        request = ", ".join(f"{name} ({type_})" for name, type_ in d["request"].items()) or "none"
+        reads.append(f"{view_name} reads {', '.join(d['inputs'])}; request fields: {request}")
+    derived.caption, derived.caption_justify = "\n".join(reads), "left"
     services = table("Feature services", "feature service", "features")
     for name, s in described["feature_services"].items():
         services.add_row(name, ", ".join(s["features"]))
     out = Console()
-    for each in (entities, sources, features, services):
-        out.print(each)
+    for each in (entities, sources, features, derived, services):
+        if each.row_count:
+            out.print(each)
 
 
 @app.command()

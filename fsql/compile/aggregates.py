@@ -104,6 +104,9 @@ class TimeMath:
     lateral_aggregate: bool = False
     # ARRAY_AGG(... ORDER BY ...) exists (Spark's collect_list takes no ORDER BY: sort after).
     ordered_array_agg: bool = True
+    # NULLs left out by IGNORE NULLS, not FILTER: BigQuery has no FILTER (sqlglot moves it into the
+    # argument as IF), and a DISTINCT ARRAY_AGG must be ordered by its argument itself.
+    array_agg_ignores_nulls: bool = False
 
 
 def _sub_micros(ts: exp.Expr, micros: exp.Expr) -> exp.Expr:
@@ -124,7 +127,9 @@ def _spark_minus_micros(ts: exp.Expr, micros: exp.Expr) -> exp.Expr:
 _TIME_MATH: dict[str, TimeMath] = {
     "duckdb": TimeMath(lambda ts: exp.UnixMicros(this=ts), _sub_micros, event_as_instant=False),
     "postgres": TimeMath(_postgres_micros, _sub_micros, event_as_instant=False, lateral_aggregate=True),
-    "bigquery": TimeMath(lambda ts: exp.UnixMicros(this=ts), _sub_micros, event_as_instant=True),
+    "bigquery": TimeMath(
+        lambda ts: exp.UnixMicros(this=ts), _sub_micros, event_as_instant=True, array_agg_ignores_nulls=True
+    ),
     "spark": TimeMath(
         lambda ts: exp.UnixMicros(this=ts), _spark_minus_micros, event_as_instant=True, ordered_array_agg=False
     ),

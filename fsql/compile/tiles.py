@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 from fsql.aggregations import parse_aggregation
 from fsql.compile.aggregates import time_math
@@ -282,8 +283,15 @@ def _compute(aggregation: Aggregation, state: TileState, source: Source, dialect
         distinct: exp.Expr = exp.Distinct(expressions=[kept])
         if not time_math(dialect).ordered_array_agg:
             collected = exp.Filter(this=exp.ArrayAgg(this=distinct), expression=exp.Where(this=present))
-            return exp.ArraySort(this=collected)
-        ordered = exp.Order(this=distinct, expressions=[exp.Ordered(this=kept.copy())])
+            ordered_set = exp.ArraySort(this=collected)
+            # Spark collects no values as [], the other engines as NULL: a tile holds NULL
+            empty = exp.EQ(this=exp.ArraySize(this=ordered_set.copy()), expression=exp.Literal.number(0))
+            return exp.case().when(empty, exp.null()).else_(ordered_set)
+        # NULLs are filtered out: leave their place to the dialect (BigQuery's ARRAY_AGG takes no NULLS LAST)
+        nulls_first = Dialect.get_or_raise(dialect).NULL_ORDERING == "nulls_are_small"
+        ordered = exp.Order(this=distinct, expressions=[exp.Ordered(this=kept.copy(), nulls_first=nulls_first)])
+        if time_math(dialect).array_agg_ignores_nulls:
+            return exp.IgnoreNulls(this=exp.ArrayAgg(this=ordered))
         return exp.Filter(this=exp.ArrayAgg(this=ordered), expression=exp.Where(this=present))
     first: exp.Expr = exp.EQ(this=column(_rank_name(aggregation)), expression=exp.Literal.number(1))
     if passes is not None:

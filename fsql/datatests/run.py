@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fsql import artifacts
-from fsql.engines import OfflineEngine, open_engine
+from fsql.engines import OfflineEngine, open_engine, python_rows
 from fsql.errors import FsqlError
 from fsql.graph import select_nodes
 from fsql.spec import Definitions
@@ -138,7 +138,7 @@ def run_test(project: Project, test: DataTest, engine: OfflineEngine, *, at: dat
         written = artifacts.write_sql(config.target_dir, "compiled", engine.dialect, f"tests/{test.name}", shown)
         path = written.relative_to(config.root) if written.is_relative_to(config.root) else written
         sql = compile_test(definitions, test, dialect=engine.dialect, at=at, file_root=config.root)
-        rows = engine.query_arrow(sql, sql_path=path, node=test.unique_id).to_pylist()
+        rows = python_rows(engine.query_arrow(sql, sql_path=path, node=test.unique_id))
     except FsqlError as exc:
         return DataTestResult(
             test, "error", message=str(exc), seconds=time.perf_counter() - started, compiled_path=path

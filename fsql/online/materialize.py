@@ -30,7 +30,7 @@ from sqlglot.errors import ErrorLevel
 
 from fsql.compile.latest import CREATED_TS_COLUMN, FEATURE_TS, MATERIALIZED_AT, compile_latest_rows
 from fsql.compile.watermark import BEHIND_AFTER, BEHIND_BEFORE, NEWEST_CREATED, NEWEST_EVENT, compile_source_state
-from fsql.engines import OfflineEngine
+from fsql.engines import OfflineEngine, python_rows
 from fsql.engines.postgres import connect, copy_arrow
 from fsql.online.state import (
     ReadWindow,
@@ -191,7 +191,7 @@ def _source_state(
         "event_reach": event_reach,
         "created_reach": created_reach,
     }
-    row = offline.query_arrow(query.sql, params=_only(params, query.parameters), node=request.view).to_pylist()[0]
+    row = python_rows(offline.query_arrow(query.sql, params=_only(params, query.parameters), node=request.view))[0]
     return SourceState(
         _utc(row[NEWEST_EVENT]), _utc(row[NEWEST_CREATED]), int(row[BEHIND_BEFORE]), int(row[BEHIND_AFTER])
     )

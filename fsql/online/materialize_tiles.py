@@ -28,7 +28,7 @@ from sqlglot.errors import ErrorLevel
 
 from fsql.compile.tiles import BUCKET, compile_tiles
 from fsql.compile.watermark import BEHIND_AFTER, BEHIND_BEFORE, NEWEST_CREATED, NEWEST_EVENT, compile_source_state
-from fsql.engines import OfflineEngine
+from fsql.engines import OfflineEngine, python_rows
 from fsql.engines.postgres import connect, copy_arrow
 from fsql.online.state import ReadWindow, SourceState, ViewState, incremental_window, late_rows, read_state, write_state
 from fsql.online.swap import swap_in
@@ -176,7 +176,7 @@ def _source_state(
         "created_reach": created_reach,
     }
     used = {name: value for name, value in params.items() if name in query.parameters}
-    row = offline.query_arrow(query.sql, params=used, node=request.view).to_pylist()[0]
+    row = python_rows(offline.query_arrow(query.sql, params=used, node=request.view))[0]
     return SourceState(
         _utc(row[NEWEST_EVENT]), _utc(row[NEWEST_CREATED]), int(row[BEHIND_BEFORE]), int(row[BEHIND_AFTER])
     )

@@ -141,9 +141,11 @@ def feast_time(moment: datetime) -> str:
     Example:
         >>> feast_time(datetime(2024, 3, 20, 11, 0, 0, 250000, tzinfo=UTC))
         '2024-03-20T11:00:00.250Z'
+        >>> feast_time(datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC))  # four-digit years, as RFC 3339
+        '0999-01-02T03:04:05.000006Z'
     """
     moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    text = moment.replace(tzinfo=None, microsecond=0).isoformat()  # strftime's %Y does not pad years < 1000
     micros = moment.microsecond
     if micros:
         text += f".{micros // 1000:03d}" if micros % 1000 == 0 else f".{micros:06d}"
