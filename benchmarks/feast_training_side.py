@@ -9,8 +9,8 @@ Runs in Feast's own venv, never fsql's (it imports feast, not fsql):
 `apply` writes DIR/feature_store.yaml (offline store: Feast's `file` store, which is its Dask
 store; registry: a local file; online store: the default SQLite, unused) and registers one
 entity `entity` (join key entity_id), and one FeatureView per entry of the JSON file
-(`[{"name": "view0", "path": ".../view0.parquet", "features": ["v0_f0", ...]}, ...]`), each over
-a FileSource with timestamp field event_ts, ttl 30 days, every feature Float64.
+(`[{"name": "view0", "path": ".../view0.parquet", "features": ["v0_f0", ...], "ttl_days": 365}, ...]`),
+each over a FileSource with timestamp field event_ts, every feature Float64.
 `fetch` times `FeatureStore(repo_path=DIR)` plus `get_historical_features(entity_df=<the spine
 as pandas>, features=[every view:feature]).to_df()`, writes the result as parquet, and prints
 one JSON line: seconds, CPU seconds, rows, and its peak RSS (VmHWM).
@@ -56,7 +56,7 @@ def objects(views: list[dict[str, Any]]) -> list[Any]:
             FeatureView(
                 name=view["name"],
                 entities=[entity],
-                ttl=timedelta(days=TTL_DAYS),
+                ttl=timedelta(days=view.get("ttl_days", TTL_DAYS)),
                 schema=[Field(name=name, dtype=Float64) for name in view["features"]],
                 source=source,
                 online=False,

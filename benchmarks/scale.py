@@ -104,11 +104,13 @@ def view_file(index: int, rows: int, features: int, seed: int) -> Path:
     return SCRATCH / f"view{index}_{rows}_{features}_s{seed}.parquet"
 
 
-def spine_sql(rows: int, seed: int, entities: int = ENTITIES) -> str:
+def spine_sql(rows: int, seed: int, entities: int = ENTITIES, *, last_days: int = 365) -> str:
+    """The spine; its times spread over the last `last_days` days of 2025."""
     salt = seed * 1000
+    start = f"{YEAR_START} + INTERVAL {365 - last_days} DAY"
     return (
         f"SELECT i AS request_id, rnd(i, {salt + 1}, {entities}) AS entity_id, "
-        f"{YEAR_START} + to_microseconds(rnd(i, {salt + 2}, {YEAR_MICROS})) AS event_timestamp, "
+        f"{start} + to_microseconds(rnd(i, {salt + 2}, {last_days * 86_400_000_000})) AS event_timestamp, "
         f"rnd(i, {salt + 3}, 2) = 1 AS label FROM range({rows}) t(i)"
     )
 
@@ -166,7 +168,7 @@ def write_project(folder: Path, point: Point, seed: int, memory_limit: str) -> P
     return folder
 
 
-def definitions_yaml(paths: list[Path], features: int) -> str:
+def definitions_yaml(paths: list[Path], features: int, ttl_days: int = TTL_DAYS) -> str:
     lines = ["entities:", "  - {name: entity, join_keys: [{name: entity_id, type: bigint}]}", "sources:"]
     for v, path in enumerate(paths):
         columns = ", ".join(f"v{v}_f{k}: double" for k in range(features))
@@ -183,7 +185,7 @@ def definitions_yaml(paths: list[Path], features: int) -> str:
             f"  - name: view{v}",
             "    entities: [entity]",
             f"    source: src{v}",
-            f"    ttl: {TTL_DAYS}d",
+            f"    ttl: {ttl_days}d",
             f"    features: [{listed}]",
         ]
     views = ", ".join(f"view{v}" for v in range(len(paths)))
