@@ -317,6 +317,9 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "child":
         child(Path(sys.argv[2]), Path(sys.argv[3]))
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "render":  # scale.py render RUN.json [--write]
+        rerender(Path(sys.argv[2]), write="--write" in sys.argv)
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "feast":
         import feast_case
 
@@ -326,6 +329,7 @@ def main() -> None:
     reps = 1 if args.quick else args.reps
     chosen = points(quick=args.quick, big_view_rows=args.big_view_rows, only=set(args.only.split(",")))
     started = time.time()
+    args.git = _git_rev()
     runs: dict[Point, list[dict[str, Any]]] = {p: [] for p in chosen}
     projects: dict[Point, Path] = {}
     generated = 0.0
@@ -363,8 +367,43 @@ def main() -> None:
                 path.unlink()
 
 
+def _git_rev() -> str:
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "../fsql"], cwd=HERE, capture_output=True, text=True)
+    return git.stdout.strip() + (" + uncommitted changes in fsql/" if dirty.stdout.strip() else "")
+
+
+def rerender(path: Path, *, write: bool) -> None:
+    """Render RESULTS.md's section again from a run's JSON (fits recomputed)."""
+    record = json.loads(path.read_text())
+    record["fits"] = fit_dimensions(record["points"])
+    path.write_text(json.dumps(record, indent=2))
+    text = render(record)
+    print(text)
+    if write:
+        write_section(RESULTS_MD, text)
+
+
 def _rows_in_name(path: Path) -> int:
     return int(path.stem.split("_")[1])
+
+
+def fit_dimensions(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per dimension: the exponent of wall and of CPU seconds, over all points and the two largest."""
+    fits = {}
+    for dimension in dict.fromkeys(r["dimension"] for r in rows):
+        done = [r for r in rows if r["dimension"] == dimension and "seconds" in r]
+        if len(done) >= 2:
+            sizes = [r["size"] for r in done]
+            wall, cpu = [r["seconds"] for r in done], [r["cpu_s"] for r in done]
+            fits[dimension] = {
+                "all": fit(sizes, wall),
+                "last_two": fit(sizes[-2:], wall[-2:]),
+                "cpu_all": fit(sizes, cpu),
+                "cpu_last_two": fit(sizes[-2:], cpu[-2:]),
+                "sizes": sizes,
+            }
+    return fits
 
 
 def summarize(
@@ -385,31 +424,19 @@ def summarize(
             entry["load"] = statistics.median(f["load"] for f in ok)
             entry["rows"] = ok[0]["rows"]
         rows.append(entry)
-    fits = {}
-    for dimension in dict.fromkeys(r["dimension"] for r in rows):
-        done = [r for r in rows if r["dimension"] == dimension and "seconds" in r]
-        if len(done) >= 2:
-            sizes = [r["size"] for r in done]
-            fits[dimension] = {
-                "all": fit(sizes, [r["seconds"] for r in done]),
-                "last_two": fit(sizes[-2:], [r["seconds"] for r in done][-2:]),
-                "cpu_all": fit(sizes, [r["cpu_s"] for r in done]),
-                "sizes": sizes,
-            }
+    fits = fit_dimensions(rows)
     with open("/proc/meminfo") as info:
         mem_kib = int(next(line.split()[1] for line in info if line.startswith("MemTotal")))
     with open("/proc/cpuinfo") as info:
         cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "unknown")
     import duckdb
 
-    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "../fsql"], cwd=HERE, capture_output=True, text=True)
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "minutes": (time.time() - started) / 60,
         "machine": f"{os.cpu_count()} cores ({cpu}), {mem_kib / 2**20:.1f} GiB RAM",
         "versions": f"python {platform.python_version()}, duckdb {duckdb.__version__}",
-        "git": git.stdout.strip() + (" + uncommitted changes in fsql/" if dirty.stdout.strip() else ""),
+        "git": args.git,
         "memory_limit": args.memory_limit,
         "reps": 1 if args.quick else args.reps,
         "quick": args.quick,
@@ -458,15 +485,17 @@ def render(record: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Exponent of each dimension: slope of log(median s) on log(size) by least squares; 1 is linear.",
+        "Exponent of each dimension: slope of log(median seconds) on log(size) by least squares; 1 is linear. "
+        "On a loaded machine CPU seconds (user + system, all threads) are the steadier figure.",
         "",
-        "| dimension | sizes | exponent, all points | between the two largest | CPU s, all points |",
-        "|---|---|---:|---:|---:|",
+        "| dimension | sizes | wall s: all points | wall s: two largest | CPU s: all points | CPU s: two largest |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for dimension, f in record["fits"].items():
         sizes = ", ".join(f"{s:,}" for s in f["sizes"])
         lines.append(
-            f"| {DIMENSION_NAMES[dimension]} | {sizes} | {f['all']:.2f} | {f['last_two']:.2f} | {f['cpu_all']:.2f} |"
+            f"| {DIMENSION_NAMES[dimension]} | {sizes} | {f['all']:.2f} | {f['last_two']:.2f} | {f['cpu_all']:.2f} "
+            f"| {f['cpu_last_two']:.2f} |"
         )
     lines += ["", END]
     return "\n".join(lines)
