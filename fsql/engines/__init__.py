@@ -38,6 +38,18 @@ class OfflineEngine(Protocol):
     ) -> pa.Table:
         """Run one query, with named parameters bound, and return its result."""
 
+    def query_batches(
+        self,
+        sql: str,
+        *,
+        params: dict[str, Any] | None = None,
+        sql_path: Path | None = None,
+        node: str | None = None,
+        rows_per_batch: int = ...,
+    ) -> pa.RecordBatchReader:
+        """Run one query and return its result as a stream of record batches of at most
+        `rows_per_batch` rows (read it to the end, or close it, before the next query)."""
+
     def execute(self, sql: str) -> None:
         """Run a statement whose result is not wanted."""
 
@@ -49,6 +61,18 @@ class OfflineEngine(Protocol):
         """Whether the connection was lost (the server closed it): the engine must be reopened."""
 
     def close(self) -> None: ...
+
+
+# Rows per record batch when a result streams (materialization reads DuckDB's result and COPYs
+# it into Postgres one batch at a time): 100k rows is ~10-20 MB of arrow and CSV for a
+# typical view; see benchmarks/RESULTS.md "Materialization at scale" for the sizes measured.
+ROWS_PER_BATCH = 100_000
+
+
+def batches_of(table: pa.Table, rows_per_batch: int) -> pa.RecordBatchReader:
+    """A whole result as a stream of batches, for engines whose driver does not stream: the
+    result is in memory once, the caller's work on it (CSV, COPY) is done batch by batch."""
+    return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=rows_per_batch))
 
 
 # dialect -> "module:Class" of its engine; modules are imported only when used.

@@ -10,12 +10,14 @@ and a refusal is reported at the setting's line in profiles.yml.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from sqlalchemy.engine import make_url
 
+from fsql.engines import ROWS_PER_BATCH
 from fsql.errors import ExecutionError, ProjectError, did_you_mean
 from fsql.project import EngineSetting
 
@@ -68,6 +70,31 @@ class DuckDBEngine:
             return self.connection.sql(sql, params=params).to_arrow_table()
         except self._duckdb.Error as exc:
             raise ExecutionError(f"DuckDB failed: {exc}", node=node, sql_path=sql_path) from None
+
+    def query_batches(
+        self,
+        sql: str,
+        *,
+        params: dict[str, Any] | None = None,
+        sql_path: Path | None = None,
+        node: str | None = None,
+        rows_per_batch: int = ROWS_PER_BATCH,
+    ) -> pa.RecordBatchReader:
+        """DuckDB streams its result: the batches are made as they are read, never all at once."""
+        try:
+            reader = self.connection.sql(sql, params=params).to_arrow_reader(rows_per_batch)
+        except self._duckdb.Error as exc:
+            raise ExecutionError(f"DuckDB failed: {exc}", node=node, sql_path=sql_path) from None
+        return pa.RecordBatchReader.from_batches(reader.schema, self._read(reader, node=node, sql_path=sql_path))
+
+    def _read(self, reader: pa.RecordBatchReader, *, node: str | None, sql_path: Path | None) -> Iterator[Any]:
+        # An error while the query runs (a cast, a file gone) comes out of the arrow stream.
+        try:
+            yield from reader
+        except (self._duckdb.Error, pa.ArrowException, OSError) as exc:
+            raise ExecutionError(f"DuckDB failed: {exc}", node=node, sql_path=sql_path) from None
+        finally:
+            reader.close()
 
     def execute(self, sql: str) -> None:
         try:

@@ -17,6 +17,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy.engine import make_url
 from sqlglot import exp
 
+from fsql.engines import ROWS_PER_BATCH, batches_of
 from fsql.errors import ExecutionError, ProjectError
 
 
@@ -95,28 +96,79 @@ def create_table_sql(table: exp.Table, schema: pa.Schema, *, temporary: bool = F
 
 
 def copy_arrow(
-    cursor: Any, table: exp.Table, data: pa.Table, *, what: str | None = None, keys: Sequence[str] = ()
-) -> None:
-    """Bulk-load an arrow table into an existing table with COPY ... FROM STDIN (CSV).
+    cursor: Any,
+    table: exp.Table,
+    data: pa.Table | pa.RecordBatchReader,
+    *,
+    what: str | None = None,
+    keys: Sequence[str] = (),
+) -> int:
+    """Bulk-load arrow rows into an existing table with one COPY ... FROM STDIN (CSV); returns
+    the rows written.
 
-    CSV keeps NULL (an unquoted empty field) apart from the empty string (quoted). Zoned
-    timestamps travel as naive UTC text, which the session (TimeZone UTC, see `connect`)
-    reads back as the same instants: pyarrow writes zoned ones about 7x slower.
+    `data` is a table or a stream of batches; either goes through batch by batch (at most
+    `ROWS_PER_BATCH` rows each), so only one batch's CSV text is ever in memory. CSV keeps
+    NULL (an unquoted empty field) apart from the empty string (quoted). Zoned timestamps
+    travel as naive UTC text, which the session (TimeZone UTC, see `connect`) reads back as
+    the same instants: pyarrow writes zoned ones about 7x slower.
 
     Raises:
         ExecutionError: a text column holds a NUL byte, which Postgres text cannot store;
-            the message names `what` (default: the table) and the first rows by `keys`.
+            the message names `what` (default: the table) and the first rows by `keys`. A
+            table is checked before the COPY starts; a stream batch by batch, and the COPY
+            is aborted (the caller's transaction must roll back: nothing is written).
     """
-    if data.num_rows == 0:
-        return  # (and an empty column's combine_chunks() makes pyarrow import pandas, 0.35 s)
-    data = _array_literals(data)
-    refuse_nul_bytes(data, what=what or f"table {table.sql('postgres')}", keys=keys)
-    columns = exp.Schema(this=table, expressions=[exp.to_identifier(n, quoted=True) for n in data.column_names])
-    statement = f"COPY {columns.sql('postgres')} FROM STDIN WITH (FORMAT csv, HEADER true)"
-    buffer = io.BytesIO()
-    pacsv.write_csv(_utc_naive(data), buffer)
+    what = what or f"table {table.sql('postgres')}"
+    if isinstance(data, pa.Table):
+        if data.num_rows == 0:
+            return 0  # (and an empty column's combine_chunks() makes pyarrow import pandas, 0.35 s)
+        data = _array_literals(data)
+        refuse_nul_bytes(data, what=what, keys=keys)
+        data = batches_of(data, ROWS_PER_BATCH)
+    columns = exp.Schema(this=table, expressions=[exp.to_identifier(n, quoted=True) for n in data.schema.names])
+    statement = f"COPY {columns.sql('postgres')} FROM STDIN WITH (FORMAT csv)"
+    options = pacsv.WriteOptions(include_header=False)
+    written = 0
     with cursor.copy(statement) as copy:
-        copy.write(buffer.getbuffer())
+        for batch in data:
+            if batch.num_rows == 0:
+                continue  # (see above: nothing to write, and no pandas import)
+            rows = _array_literals(pa.Table.from_batches([batch]))
+            if _holds_nul(rows):
+                _refuse_stream(rows, data, what=what, keys=keys)
+            buffer = io.BytesIO()
+            pacsv.write_csv(_utc_naive(rows), buffer, options)
+            copy.write(buffer.getbuffer())
+            written += rows.num_rows
+    return written
+
+
+def _text_columns(data: pa.Table) -> list[str]:
+    return [f.name for f in data.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+
+
+def _holds_nul(data: pa.Table) -> bool:
+    return any(pc.any(pc.match_substring(data.column(name), "\x00")).as_py() for name in _text_columns(data))
+
+
+def _refuse_stream(rows: pa.Table, rest: pa.RecordBatchReader, *, what: str, keys: Sequence[str]) -> None:
+    """Raise the NUL-byte error for a whole stream: the rows of this batch and the rest that hold
+    one are gathered (only those), so the count and the first rows named are the stream's."""
+    names = _text_columns(rows)
+    held = [_only_nul(rows, names)]
+    for batch in rest:
+        if batch.num_rows:
+            held.append(_only_nul(_array_literals(pa.Table.from_batches([batch])), names))
+    refuse_nul_bytes(pa.concat_tables(held), what=what, keys=keys)
+
+
+def _only_nul(rows: pa.Table, names: list[str]) -> pa.Table:
+    mask = None
+    for name in names:
+        matches = pc.match_substring(rows.column(name), "\x00")
+        has = pc.and_kleene(matches, pc.is_valid(matches))  # NULL is no match (see refuse_nul_bytes)
+        mask = has if mask is None else pc.or_(mask, has)
+    return rows if mask is None else rows.filter(mask)
 
 
 def refuse_nul_bytes(data: pa.Table, *, what: str, keys: Sequence[str] = (), shown: int = 3) -> None:
@@ -298,6 +350,19 @@ class PostgresEngine:
             except self._errors as exc:
                 raise ExecutionError(f"Postgres failed: {str(exc).strip()}", node=node, sql_path=sql_path) from None
         return read_copied_csv(rows, schema)
+
+    def query_batches(
+        self,
+        sql: str,
+        *,
+        params: dict[str, Any] | None = None,
+        sql_path: Path | None = None,
+        node: str | None = None,
+        rows_per_batch: int = ROWS_PER_BATCH,
+    ) -> pa.RecordBatchReader:
+        """The whole result, then its batches (this engine does not stream yet)."""
+        table = self.query_arrow(sql, params=params, sql_path=sql_path, node=node)
+        return batches_of(table, rows_per_batch)
 
     def execute(self, sql: str) -> None:
         with self.connection.cursor() as cursor:

@@ -5,11 +5,13 @@ serialised, never interleaved):
 1. read the state and plan the write (create, full refresh, new columns, incremental);
 2. ask the source, in one query, for the newest times in the read window and the rows
    behind the last run's reach (`fsql.online.state` says how that decides what is read);
-3. read the latest row per entity in the window from the offline engine (DuckDB: arrow,
-   then COPY; the same Postgres: INSERT ... SELECT) into a staging table;
+3. read the latest row per entity in the window from the offline engine (DuckDB: arrow
+   batches streamed into one COPY; the same Postgres: INSERT ... SELECT) into a table beside
+   the live one, which stages them;
 4. upsert from it: ON CONFLICT (keys) DO UPDATE ... WHERE the stored row is not newer
    (event time, then created time), so no run moves a value back in time; or, for large
-   runs and new columns, merge stored and new rows into a table beside the live one;
+   runs and new columns, complete it: delete the rows a stored row beats, add the stored
+   rows none replaces;
 5. swap that table in, write the new state, and commit. A failure anywhere leaves the old
    state whole. The live table is never altered in place: readers wait only for the swap.
 """
@@ -30,7 +32,7 @@ from sqlglot.errors import ErrorLevel
 
 from fsql.compile.latest import CREATED_TS_COLUMN, FEATURE_TS, MATERIALIZED_AT, compile_latest_rows
 from fsql.compile.watermark import BEHIND_AFTER, BEHIND_BEFORE, NEWEST_CREATED, NEWEST_EVENT, compile_source_state
-from fsql.engines import OfflineEngine, python_rows
+from fsql.engines import ROWS_PER_BATCH, OfflineEngine, python_rows
 from fsql.engines.postgres import connect, copy_arrow
 from fsql.online.state import (
     ReadWindow,
@@ -235,12 +237,18 @@ def _write(
         rows = _load_latest_rows(cursor, request, table.ref(name), offline, window, file_root)
         cursor.execute(table.add_primary_key_sql(name))
         return rows, rows, ""
-    stage = create_stage(cursor, table)
-    rows_read = _load_latest_rows(cursor, request, stage, offline, window, file_root)
+    # The rows read go straight into a table beside the live one (it stages them): a large run
+    # completes it with the stored rows they do not beat and swaps it in; a small one upserts
+    # from it in place and drops it.
+    _create(cursor, table, table.new_name)
+    beside = table.ref(table.new_name)
+    rows_read = _load_latest_rows(cursor, request, beside, offline, window, file_root)
     if plan is Plan.NEW_COLUMNS or (rows_read and rows_read >= request.rebuild_share * _stored_rows(cursor, table)):
-        written = _merge_beside(cursor, table, stored_columns)
+        written = _merge_beside(cursor, table, stored_columns, rows_read)
         return rows_read, written, "" if plan is Plan.NEW_COLUMNS else _REBUILT
-    return rows_read, upsert_staged(cursor, table), ""
+    written = upsert_staged(cursor, table, source=beside)
+    cursor.execute(exp.Drop(tables=[beside.copy()], kind="TABLE").sql("postgres"))
+    return rows_read, written, ""
 
 
 def lock_view(cursor: Any, table: OnlineTable) -> None:
@@ -296,26 +304,28 @@ def _load_latest_rows(
         columns = exp.Schema(this=destination, expressions=[exp.to_identifier(c, quoted=True) for c in query.columns])
         cursor.execute(f"INSERT INTO {columns.sql('postgres')} {query.sql}", params)
         return int(cursor.rowcount)
-    rows = offline.query_arrow(query.sql, params=params, node=request.view)
-    copy_arrow(
+    # The rows stream from the engine into one COPY, a batch at a time: never whole in memory.
+    rows = offline.query_batches(query.sql, params=params, node=request.view, rows_per_batch=ROWS_PER_BATCH)
+    return copy_arrow(
         cursor,
         destination,
         rows,
         what=f"feature view '{request.view}'",
         keys=query.columns[: len(query.view.join_keys)],
     )
-    return rows.num_rows
 
 
-def upsert_staged(cursor: Any, table: OnlineTable) -> int:
+def upsert_staged(cursor: Any, table: OnlineTable, *, source: exp.Table | None = None) -> int:
     """INSERT ... SELECT from the stage, ON CONFLICT (keys) DO UPDATE unless the stored row is newer.
 
     The one never-back-in-time write of builds and pushes: a staged row replaces a stored one
     when its (feature_ts, created_ts) is not older (equal versions: the staged row wins), and
-    the stage holds one row per key. Returns the rows written.
+    the stage (`source`, default the temporary stage) holds one row per key. Returns the rows written.
     """
     columns = [exp.to_identifier(c, quoted=True) for c in (*table.value_columns, MATERIALIZED_AT)]
-    select = exp.select(*(exp.column(c, quoted=True) for c in table.value_columns), exp.func("now")).from_(_stage())
+    select = exp.select(*(exp.column(c, quoted=True) for c in table.value_columns), exp.func("now")).from_(
+        source.copy() if source is not None else _stage()
+    )
     excluded = exp.to_identifier("excluded")  # Postgres's name for the proposed row; must stay unquoted
     updates = [
         exp.EQ(
@@ -341,18 +351,25 @@ def _stored_rows(cursor: Any, table: OnlineTable) -> int:
     return int(cursor.fetchone()[0])
 
 
-def _merge_beside(cursor: Any, table: OnlineTable, stored_columns: dict[str, str]) -> int:
-    """Build the new table beside the live one from the stored rows the stage does not beat and
-    the staged rows that win (equal versions included), and add its key; returns the rows won.
+def _merge_beside(cursor: Any, table: OnlineTable, stored_columns: dict[str, str], rows_read: int) -> int:
+    """Complete the table beside the live one, which holds the rows read: drop those a stored row
+    beats, add the stored rows no row read replaces (equal versions: the row read wins), and add
+    its key; returns the rows won.
 
-    The live table is only read, so lookups go on; a column it lacks (a new feature) is NULL
-    in the stored rows kept. The caller swaps the new table in.
+    Two passes that write only what changes (a full update deletes and adds nothing), instead
+    of writing every row read a second time. The live table is only read, so lookups go on; a
+    column it lacks (a new feature) is NULL in the stored rows kept. The caller swaps it in.
     """
-    _create(cursor, table, table.new_name)
     stored, staged = exp.to_identifier("stored"), exp.to_identifier("staged")
-    stage = exp.Table(this=exp.to_identifier(STAGE_TABLE, quoted=True), alias=exp.TableAlias(this=staged.copy()))
-    current = table.ref().as_("stored")
+    beside = table.ref(table.new_name)
     same_keys = exp.and_(*(exp.EQ(this=_column(k, stored), expression=_column(k, staged)) for k in table.keys))
+    losers = exp.Delete(
+        this=beside.copy().as_("staged"),
+        using=[table.ref().as_("stored")],
+        where=exp.Where(this=exp.and_(same_keys.copy(), exp.GT(this=_version(stored), expression=_version(staged)))),
+    )
+    cursor.execute(losers.sql("postgres", unsupported_level=ErrorLevel.RAISE))
+    lost = int(cursor.rowcount)
     columns = (*table.value_columns, MATERIALIZED_AT)
     types = table.expected_types()
     kept_values = [
@@ -361,34 +378,12 @@ def _merge_beside(cursor: Any, table: OnlineTable, stored_columns: dict[str, str
         else exp.cast(exp.Null(), exp.DataType.build(types[c], dialect="postgres"))
         for c in columns
     ]
-    kept = (
-        exp.select(*kept_values)
-        .from_(current)
-        .join(stage, on=same_keys, join_type="LEFT")
-        .where(
-            exp.or_(
-                exp.Is(this=_column(table.keys[0], staged), expression=exp.Null()),
-                exp.GT(this=_version(stored), expression=_version(staged)),
-            )
-        )
-    )
-    won = (
-        exp.select(*(_column(c, staged) for c in table.value_columns), exp.func("now"))
-        .from_(stage.copy())
-        .join(current.copy(), on=same_keys.copy(), join_type="LEFT")
-        .where(
-            exp.or_(
-                exp.Is(this=_column(table.keys[0], stored), expression=exp.Null()),
-                exp.LTE(this=_version(stored), expression=_version(staged)),
-            )
-        )
-    )
-    into = exp.Schema(this=table.ref(table.new_name), expressions=[exp.to_identifier(c, quoted=True) for c in columns])
-    cursor.execute(exp.Insert(this=into.copy(), expression=kept).sql("postgres", unsupported_level=ErrorLevel.RAISE))
-    cursor.execute(exp.Insert(this=into, expression=won).sql("postgres", unsupported_level=ErrorLevel.RAISE))
-    written = int(cursor.rowcount)
+    replaced = exp.select(exp.Literal.number(1)).from_(beside.copy().as_("staged")).where(same_keys.copy())
+    kept = exp.select(*kept_values).from_(table.ref().as_("stored")).where(exp.Not(this=exp.Exists(this=replaced)))
+    into = exp.Schema(this=beside, expressions=[exp.to_identifier(c, quoted=True) for c in columns])
+    cursor.execute(exp.Insert(this=into, expression=kept).sql("postgres", unsupported_level=ErrorLevel.RAISE))
     cursor.execute(table.add_primary_key_sql(table.new_name))
-    return written
+    return rows_read - lost
 
 
 def _column(name: str, table: exp.Identifier) -> exp.Column:

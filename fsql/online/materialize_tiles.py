@@ -28,7 +28,7 @@ from sqlglot.errors import ErrorLevel
 
 from fsql.compile.tiles import BUCKET, compile_tiles
 from fsql.compile.watermark import BEHIND_AFTER, BEHIND_BEFORE, NEWEST_CREATED, NEWEST_EVENT, compile_source_state
-from fsql.engines import OfflineEngine, python_rows
+from fsql.engines import ROWS_PER_BATCH, OfflineEngine, python_rows
 from fsql.engines.postgres import connect, copy_arrow
 from fsql.online.state import ReadWindow, SourceState, ViewState, incremental_window, late_rows, read_state, write_state
 from fsql.online.swap import swap_in
@@ -201,9 +201,10 @@ def _stage_tiles(
     cursor.execute(exp.Drop(tables=[stage], kind="TABLE", exists=True).sql("postgres"))
     cursor.execute(table.create_sql(TILE_STAGE, temporary=True))
     used = {name: value for name, value in params.items() if name in query.parameters}
-    tiles = offline.query_arrow(query.sql, params=used, node=request.view)
-    copy_arrow(cursor, stage, tiles, what=f"feature view '{request.view}'", keys=query.columns[: len(table.keys)])
-    return tiles.num_rows
+    tiles = offline.query_batches(query.sql, params=used, node=request.view, rows_per_batch=ROWS_PER_BATCH)
+    return copy_arrow(
+        cursor, stage, tiles, what=f"feature view '{request.view}'", keys=query.columns[: len(table.keys)]
+    )
 
 
 def _delete_replaced(cursor: Any, table: TileTable, params: dict[str, Any]) -> int:
