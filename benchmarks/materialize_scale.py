@@ -157,6 +157,9 @@ def cpu_seconds() -> float:
 
 def fsql_side(project: Path, end: datetime, rows_per_batch: int) -> dict[str, Any]:
     """One `build`, as a user runs it; the time of each materialization step alongside."""
+    import duckdb  # noqa: F401  imported before the clock, as the limit side imports them
+    import psycopg  # noqa: F401
+
     import fsql
     from fsql.build import BuildOptions
     from fsql.online import materialize, swap

@@ -8,7 +8,7 @@ so that no password needs to sit in a file.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,12 @@ DEFAULT_OFFLINE_URL = "duckdb:///:memory:"
 # The keys each file accepts; fsql/schemas/ lists the same ones (tests/test_schemas.py).
 PROJECT_KEYS = ("name", "profile", "definitions", "templates", "target-path", "dialect", "vars", "seed")
 PROFILE_KEYS = ("target", "outputs")
-TARGET_KEYS = ("offline", "online", "dialect", "online_schema")
+TARGET_KEYS = ("offline", "online", "dialect", "online_schema", "settings")
 EMBEDDED_ONLINE = "embedded"  # `online: embedded`: a private Postgres with its data under target/
+# Where a DuckDB target spills when no `temp_directory` is set: DuckDB's own default is `.tmp`
+# in whatever directory fsql was started from.
+DEFAULT_TEMP_DIRECTORY = "duckdb_tmp"  # under the project's target-path
+SettingValue = str | int | float | bool
 
 # SQLAlchemy backend name -> sqlglot dialect.
 DIALECT_BY_BACKEND = {
@@ -40,6 +44,19 @@ DIALECT_BY_BACKEND = {
     "hive": "spark",
     "snowflake": "snowflake",
 }
+
+
+@dataclass(frozen=True)
+class EngineSetting:
+    """One entry of a target's `settings:` (DuckDB configuration options, as dbt-duckdb has them).
+
+    `origin` says where it was written ("profiles.yml:9:7: target 'dev'"), for the engine's
+    errors: DuckDB itself judges the name and the value when it opens.
+    """
+
+    name: str
+    value: SettingValue
+    origin: str
 
 
 @dataclass(frozen=True, repr=False)
@@ -56,6 +73,7 @@ class Target:
     online_url: str | None = None
     online_schema: str = "fsql_online"
     online_embedded: bool = False
+    settings: tuple[EngineSetting, ...] = ()
 
     @property
     def has_online_store(self) -> bool:
@@ -127,16 +145,56 @@ def _read_project(
     merged_vars = dict(raw.get("vars", dict, {}))
     merged_vars.update(vars or {})
     seed = raw.get("seed", str, "")
+    target_dir = root / raw.get("target-path", str, "target")
+    selected = _select_target(raw.get("profile", str, name), root, target, profiles_dir, renderer)
+    selected["target"] = _with_default_settings(selected["target"], root, target_dir)
     return ProjectConfig(
         name=name,
         root=root,
         definitions_dir=root / raw.get("definitions", str, "definitions"),
         templates_dir=root / raw.get("templates", str, "templates"),
-        target_dir=root / raw.get("target-path", str, "target"),
+        target_dir=target_dir,
         dialect=_dialect(raw, "duckdb"),
         vars=merged_vars,
         seed_script=root / seed if seed else None,
-        **_select_target(raw.get("profile", str, name), root, target, profiles_dir, renderer),
+        **selected,
+    )
+
+
+def _with_default_settings(target: Target, root: Path, target_dir: Path) -> Target:
+    """A DuckDB target spills under target/ unless it says where; a relative temp_directory is
+    taken from the project root, as relative source paths are."""
+    if target.dialect != "duckdb":
+        return target
+    settings = [
+        replace(s, value=str(root / str(s.value))) if _is_relative_temp_directory(s) else s for s in target.settings
+    ]
+    if not any(s.name.lower() == "temp_directory" for s in settings):
+        origin = f"target '{target.name}' (fsql's default temp_directory)"
+        settings.append(EngineSetting("temp_directory", str(target_dir / DEFAULT_TEMP_DIRECTORY), origin))
+    return replace(target, settings=tuple(settings))
+
+
+def _plain_setting(value: Any) -> SettingValue | None:
+    """A YAML scalar as the plain Python value DuckDB takes; None for anything else."""
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str) and value.strip():
+        return str(value)
+    return None
+
+
+def _is_relative_temp_directory(setting: EngineSetting) -> bool:
+    value = setting.value
+    return (
+        setting.name.lower() == "temp_directory"
+        and isinstance(value, str)
+        and bool(value)
+        and not Path(value).is_absolute()
     )
 
 
@@ -211,7 +269,44 @@ def _parse_target(name: str, outputs: Mapping, path: Path) -> Target:
         dialect = _dialect(raw, "")
     else:
         dialect = dialect_from_url(offline, raw.where_value("offline"), what=raw.what)
-    return Target(name, offline, dialect, online, raw.get("online_schema", str, "fsql_online"), embedded)
+    settings = _settings(raw, dialect)
+    return Target(name, offline, dialect, online, raw.get("online_schema", str, "fsql_online"), embedded, settings)
+
+
+def _settings(raw: Mapping, dialect: str) -> tuple[EngineSetting, ...]:
+    """The target's `settings:`: DuckDB options by name, each a scalar. DuckDB checks the names
+    and the values when the engine opens (its list of options moves between versions).
+    `temp_directory: ''` is DuckDB's "never spill"; any other empty value is a mistake."""
+    if not raw.has("settings"):
+        return ()
+    if dialect != "duckdb":
+        raise raw.error(
+            "settings",
+            f"'settings' are DuckDB options, and this target runs on {dialect}: remove the key, "
+            f"or set the engine's options in its own configuration",
+        )
+    entries = Mapping(
+        raw.required("settings", dict),
+        path=raw.path,
+        what=f"{raw.what} settings",
+        where=raw.where_value("settings"),
+        example="{memory_limit: 4GB, threads: 2}",
+    )
+    settings = []
+    for name, value in entries.data.items():
+        where = entries.where_key(str(name))
+        plain = "" if str(name).lower() == "temp_directory" and value == "" else _plain_setting(value)
+        if plain is None:
+            shown = (
+                "an empty string" if isinstance(value, str) else "a mapping" if isinstance(value, dict) else "a list"
+            )
+            shown = "empty" if value is None else shown
+            raise where.error(
+                f"{raw.what}: setting '{name}' must be a string, a number or true/false, not {shown}; "
+                f"e.g. memory_limit: 4GB or threads: 2"
+            )
+        settings.append(EngineSetting(str(name), plain, f"{where}: {raw.what}"))
+    return tuple(settings)
 
 
 def _url(raw: Mapping, key: str, without: str) -> str | None:

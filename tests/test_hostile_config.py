@@ -268,5 +268,5 @@ def test_target_made_in_python_hides_the_password_too() -> None:
     target = Target("t", "duckdb:///x.duckdb", "duckdb", f"postgresql://u:{PASSWORD}@h/db")
     assert repr(target) == (
         "Target(name='t', offline_url='duckdb:///x.duckdb', dialect='duckdb', "
-        "online_url='postgresql://u:*****@h/db', online_schema='fsql_online', online_embedded=False)"
+        "online_url='postgresql://u:*****@h/db', online_schema='fsql_online', online_embedded=False, settings=())"
     )

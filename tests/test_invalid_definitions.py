@@ -210,7 +210,7 @@ def unknown_target_option(root: Path, env: pytest.MonkeyPatch) -> None:
 @project_case(
     fsql.ProjectError,
     "profiles.yml:5:7: target 'dev': unknown key 'ofline'. Did you mean 'offline'? "
-    "Allowed keys: offline, online, dialect, online_schema.",
+    "Allowed keys: offline, online, dialect, online_schema, settings.",
 )
 def unknown_target_key(root: Path, env: pytest.MonkeyPatch) -> None:
     replace(root / "profiles.yml", "offline:", "ofline:")
@@ -271,6 +271,32 @@ def target_unknown_dialect(root: Path, env: pytest.MonkeyPatch) -> None:
 def env_var_unset(root: Path, env: pytest.MonkeyPatch) -> None:
     env.delenv("FSQL_TEST_WAREHOUSE_URL", raising=False)
     replace(root / "profiles.yml", '"duckdb:///:memory:"', "\"{{ env_var('FSQL_TEST_WAREHOUSE_URL') }}\"")
+
+
+@project_case(
+    fsql.ProjectError,
+    "profiles.yml:7:9: target 'dev': setting 'memory_limit' must be a string, a number or true/false, "
+    "not a list; e.g. memory_limit: 4GB or threads: 2",
+)
+def setting_not_a_scalar(root: Path, env: pytest.MonkeyPatch) -> None:
+    replace(
+        root / "profiles.yml",
+        '      offline: "duckdb:///:memory:"\n',
+        '      offline: "duckdb:///:memory:"\n      settings:\n        memory_limit: [4GB]\n',
+    )
+
+
+@project_case(
+    fsql.ProjectError,
+    "profiles.yml:6:17: target 'dev': 'settings' are DuckDB options, and this target runs on postgres: "
+    "remove the key, or set the engine's options in its own configuration",
+)
+def settings_on_a_postgres_target(root: Path, env: pytest.MonkeyPatch) -> None:
+    replace(
+        root / "profiles.yml",
+        '      offline: "duckdb:///:memory:"\n',
+        '      offline: "postgresql+psycopg://app@db:5432/warehouse"\n      settings: {memory_limit: 4GB}\n',
+    )
 
 
 SECRET = "s3cr3t-ssl-pass"

@@ -97,7 +97,9 @@ def open_engine(target: Target, root: Path) -> OfflineEngine:
         )
     module_name, class_name = ENGINES[target.dialect].split(":")
     engine_class = getattr(importlib.import_module(module_name), class_name)
-    engine: OfflineEngine = engine_class(target.offline_url, root=root)
+    # Only DuckDB targets have settings (fsql.project refuses them on others).
+    options = {"settings": target.settings} if target.settings else {}
+    engine: OfflineEngine = engine_class(target.offline_url, root=root, **options)
     return engine
 
 
