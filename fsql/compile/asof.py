@@ -14,6 +14,7 @@ from sqlglot import exp
 from fsql.compile.context import (
     CREATED_TS,
     EVENT_TS,
+    RESERVED_PREFIX,
     SPINE_ALIAS,
     CompileContext,
     column,
@@ -29,10 +30,58 @@ def _timestamptz(value: str) -> exp.Expression:
     return exp.cast(exp.Literal.string(value), exp.DataType.build("TIMESTAMPTZ"))
 
 
+SPINE_ROW = f"{RESERVED_PREFIX}spine_row"
+
+
+def narrow(ctx: CompileContext) -> bool:
+    """Whether each view is matched to the bare spine and stitched back by row id (see the module)."""
+    latest_value_views = sum(1 for v in ctx.request.views if not v.view.is_aggregate)
+    return latest_value_views >= AsofStrategy.narrow_from_views
+
+
 class AsofStrategy(PointInTimeStrategy):
     name = "asof"
+    # From this many latest-value views on, the narrow shape (measured: benchmarks/RESULTS.md, Scale).
+    narrow_from_views = 3
+
+    def prepare(self, query: exp.Select, ctx: CompileContext) -> exp.Select:
+        """Number the spine's rows once, in a MATERIALIZED CTE, so every scan of it sees the same ids."""
+        if not narrow(ctx):
+            return query
+        cte = next(c for c in query.args["with_"].expressions if c.alias == SPINE_ALIAS)
+        cte.set("materialized", True)
+        row_id = exp.Window(this=exp.RowNumber(), over="OVER")
+        cte.this.select(exp.alias_(row_id, SPINE_ROW, quoted=True), copy=False)
+        star = exp.Column(this=exp.Star(except_=[column(SPINE_ROW)]), table=ident(SPINE_ALIAS))
+        query.set("expressions", [star if p.is_star else p for p in query.expressions])
+        return query
 
     def join_view(self, query: exp.Select, view: ViewRequest, ctx: CompileContext) -> exp.Select:
+        alias = view.view.name
+        ttl = self.within_ttl(column(EVENT_TS, alias), view, ctx)
+        if not narrow(ctx):
+            query.append("joins", self._asof_join(view, ctx))
+            return query.select(*self.feature_columns(alias, view, ttl), copy=False)
+        match = f"{alias}__match"
+        matched = (
+            exp.select(column(SPINE_ROW, SPINE_ALIAS), *self.feature_columns(alias, view, ttl))
+            .from_(ident(SPINE_ALIAS))
+            .join(self._asof_join(view, ctx))
+        )
+        query.with_(ident(match), as_=matched, copy=False)
+        query.args["with_"].expressions[-1].add_comments(
+            [f" {alias}: each spine row's latest row at or before its timestamp, per key, by spine row id "]
+        )
+        stitch = exp.Join(
+            this=exp.Table(this=ident(match), alias=exp.TableAlias(this=ident(alias))),
+            side="LEFT",
+            on=exp.EQ(this=column(SPINE_ROW, alias), expression=column(SPINE_ROW, SPINE_ALIAS)),
+        )
+        stitch.add_comments([f" {alias}: its features, by spine row id "])
+        query.append("joins", stitch)
+        return query.select(*self.feature_columns(alias, view, None), copy=False)
+
+    def _asof_join(self, view: ViewRequest, ctx: CompileContext) -> exp.Join:
         alias = view.view.name
         keys = [exp.EQ(this=column(k.name, SPINE_ALIAS), expression=column(k.name, alias)) for k in view.view.join_keys]
         condition = exp.and_(*keys, self._not_after_spine(alias, view, ctx))
@@ -43,9 +92,7 @@ class AsofStrategy(PointInTimeStrategy):
             on=condition,
         )
         join.add_comments([f" {alias}: latest row at or before the spine's timestamp, per key "])
-        query.append("joins", join)
-        ttl = self.within_ttl(column(EVENT_TS, alias), view, ctx)
-        return query.select(*self.feature_columns(alias, view, ttl), copy=False)
+        return join
 
     @staticmethod
     def _not_after_spine(alias: str, view: ViewRequest, ctx: CompileContext) -> exp.Expression:
