@@ -277,12 +277,12 @@ def _run_duckdb_narrow(
     from one view on, so every case of the bank also runs the shape that many-view services get."""
     from fsql.compile.asof import AsofStrategy
 
-    before = AsofStrategy.narrow_from_views
-    AsofStrategy.narrow_from_views = 1
+    before = AsofStrategy.narrow_from_carried
+    AsofStrategy.narrow_from_carried = 0
     try:
         result = _run_duckdb(root, case, spine, spine_form, request)
     finally:
-        AsofStrategy.narrow_from_views = before
+        AsofStrategy.narrow_from_carried = before
     assert "_fsql_spine_row" in result.sql, "the narrow shape was not used"
     return result
 

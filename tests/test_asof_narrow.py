@@ -52,22 +52,22 @@ def _project(root: Path, views: int = VIEWS) -> Path:
 
 
 def _training(root: Path, narrow_from: int, views: int = VIEWS) -> tuple[object, str]:
-    before = AsofStrategy.narrow_from_views
-    AsofStrategy.narrow_from_views = narrow_from
+    before = AsofStrategy.narrow_from_carried
+    AsofStrategy.narrow_from_carried = narrow_from
     try:
         project = fsql.load_project(root)
         features = [f"view{v}" for v in range(views)]
         sql = project.training_sql(spine="spine", spine_timestamp="ts", features=features)
         table = project.training_set(spine=str(root / "spine.parquet"), spine_timestamp="ts", features=features)
     finally:
-        AsofStrategy.narrow_from_views = before
+        AsofStrategy.narrow_from_carried = before
     return table, sql
 
 
 def test_the_stitch_gives_every_spine_row_its_own_values(tmp_path: Path) -> None:
     root = _project(tmp_path)
-    narrow, narrow_sql = _training(root, narrow_from=1)
-    chained, chained_sql = _training(root, narrow_from=99)
+    narrow, narrow_sql = _training(root, narrow_from=0)
+    chained, chained_sql = _training(root, narrow_from=10**9)
     assert "MATERIALIZED" in narrow_sql and "_fsql_spine_row" in narrow_sql
     assert "_fsql_spine_row" not in chained_sql
     assert narrow.column_names == chained.column_names == ["row_id", "entity_id", "ts", "f0", "f1", "f2"]
@@ -87,7 +87,7 @@ def test_the_spine_is_read_once_so_its_row_ids_are_one_numbering(tmp_path: Path,
     """Row ids stitch correctly only if every reference sees one numbering: DuckDB's plan holds the
     spine CTE once (materialized) and scans it per view; the spine file is read once."""
     root = _project(tmp_path)
-    monkeypatch.setattr(AsofStrategy, "narrow_from_views", 1)
+    monkeypatch.setattr(AsofStrategy, "narrow_from_carried", 0)
     project = fsql.load_project(root, data_checks=False)
     features = [f"view{v}" for v in range(VIEWS)]
     sql = project.training_sql(spine=str(root / "spine.parquet"), spine_timestamp="ts", features=features)
@@ -98,22 +98,25 @@ def test_the_spine_is_read_once_so_its_row_ids_are_one_numbering(tmp_path: Path,
     assert plan.count("READ_PARQUET") == VIEWS + 1  # the spine once, each view once
 
 
-@pytest.mark.parametrize(("views", "narrow"), [(2, False), (3, True)])
-def test_the_narrow_shape_starts_at_three_latest_value_views(tmp_path: Path, views: int, narrow: bool) -> None:
+@pytest.mark.parametrize(("views", "features", "narrow"), [(5, 5, False), (10, 5, True), (3, 100, True)])
+def test_the_narrow_shape_starts_at_100_carried_features(tmp_path: Path, views: int, features: int, narrow: bool) -> None:
+    """Chained, the k-th ASOF join carries the features of the k-1 before it: 5 x 5 carry 50, 10 x 5 carry 225."""
     root = tmp_path / "p"
-    root.mkdir()
-    (root / "definitions").mkdir()
+    (root / "definitions").mkdir(parents=True)
     (root / "fsql_project.yml").write_text("name: narrow\ndialect: duckdb\n")
     lines = ["entities:", "  - {name: entity, join_keys: [{name: entity_id, type: bigint}]}", "sources:"]
     for v in range(views):
+        columns = ", ".join(f"v{v}_f{k}: bigint" for k in range(features))
         lines.append(
             f"  - {{name: src{v}, path: view{v}.parquet, timestamp: event_ts, "
-            f"columns: {{entity_id: bigint, event_ts: timestamptz, f{v}: bigint}}}}"
+            f"columns: {{entity_id: bigint, event_ts: timestamptz, {columns}}}}}"
         )
     lines.append("feature_views:")
     for v in range(views):
-        lines.append(f"  - {{name: view{v}, entities: [entity], source: src{v}, features: [{{name: f{v}, type: bigint}}]}}")
+        listed = ", ".join(f"{{name: v{v}_f{k}, type: bigint}}" for k in range(features))
+        lines.append(f"  - {{name: view{v}, entities: [entity], source: src{v}, features: [{listed}]}}")
     (root / "definitions" / "views.yml").write_text("\n".join(lines) + "\n")
     sql = fsql.load_project(root, data_checks=False).training_sql(spine="spine", features=[f"view{v}" for v in range(views)])
     assert ("AS MATERIALIZED" in sql) is narrow
+    assert sql.count("__match") == (2 * views if narrow else 0)  # each match CTE: defined once, joined once
     assert sql.count("ASOF LEFT JOIN") == views

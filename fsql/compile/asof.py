@@ -33,16 +33,26 @@ def _timestamptz(value: str) -> exp.Expression:
 SPINE_ROW = f"{RESERVED_PREFIX}spine_row"
 
 
+def carried_features(ctx: CompileContext) -> int:
+    """What the chained shape sorts beyond the spine: for each ASOF join, the features joined before it."""
+    carried, joined = 0, 0
+    for view in ctx.request.views:
+        if not view.view.is_aggregate:
+            carried += joined
+        joined += len(view.features)
+    return carried
+
+
 def narrow(ctx: CompileContext) -> bool:
     """Whether each view is matched to the bare spine and stitched back by row id (see the module)."""
-    latest_value_views = sum(1 for v in ctx.request.views if not v.view.is_aggregate)
-    return latest_value_views >= AsofStrategy.narrow_from_views
+    return carried_features(ctx) >= AsofStrategy.narrow_from_carried
 
 
 class AsofStrategy(PointInTimeStrategy):
     name = "asof"
-    # From this many latest-value views on, the narrow shape (measured: benchmarks/RESULTS.md, Scale).
-    narrow_from_views = 3
+    # The narrow shape once the chained ASOF joins would carry this many feature columns in all
+    # (10 views x 5 features carry 225; 5 x 5 carry 50): measured in benchmarks/RESULTS.md, Scale.
+    narrow_from_carried = 100
 
     def prepare(self, query: exp.Select, ctx: CompileContext) -> exp.Select:
         """Number the spine's rows once, in a MATERIALIZED CTE, so every scan of it sees the same ids."""

@@ -2,10 +2,9 @@
 -- dialect duckdb, strategy asof; run it in a session whose time zone is UTC
 -- (naive timestamps are read as UTC); relative file paths are relative to the project directory.
 -- Features: conv_rate, acc_rate, avg_daily_trips, acc_minus_conv, vehicle_type, driver_rating, trips_7d, trips_30d, spend_7d, spend_30d, avg_rating_given_30d, completed_trips_1d, completed_trips_7d, riders_served_7d, is_premium, trips_together, last_rating, zone_pressure, zone_requests_15m, zone_requests_1h
-WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS MATERIALIZED (
+WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS (
   SELECT
-    *,
-    ROW_NUMBER() OVER () AS "_fsql_spine_row"
+    *
   FROM spine
 ), "driver_hourly_stats__rows" /* driver_hourly_stats: feature rows from source 'driver_stats' */ AS (
   SELECT
@@ -117,51 +116,6 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
   FROM READ_PARQUET('data/trips.parquet')
   WHERE
     NOT "zone_id" IS NULL AND NOT "requested_at" IS NULL
-), "driver_hourly_stats__match" /* driver_hourly_stats: each spine row's latest row at or before its timestamp, per key, by spine row id */ AS (
-  SELECT
-    "spine"."_fsql_spine_row",
-    CASE
-      WHEN "driver_hourly_stats"."_fsql_event_ts" >= (
-        "spine"."event_timestamp" - INTERVAL 2 DAY
-      )
-      THEN "driver_hourly_stats"."conv_rate"
-    END AS "conv_rate",
-    CASE
-      WHEN "driver_hourly_stats"."_fsql_event_ts" >= (
-        "spine"."event_timestamp" - INTERVAL 2 DAY
-      )
-      THEN "driver_hourly_stats"."acc_rate"
-    END AS "acc_rate",
-    CASE
-      WHEN "driver_hourly_stats"."_fsql_event_ts" >= (
-        "spine"."event_timestamp" - INTERVAL 2 DAY
-      )
-      THEN "driver_hourly_stats"."avg_daily_trips"
-    END AS "avg_daily_trips",
-    CASE
-      WHEN "driver_hourly_stats"."_fsql_event_ts" >= (
-        "spine"."event_timestamp" - INTERVAL 2 DAY
-      )
-      THEN "driver_hourly_stats"."acc_minus_conv"
-    END AS "acc_minus_conv"
-  FROM "spine"
-  /* driver_hourly_stats: latest row at or before the spine's timestamp, per key */
-  ASOF LEFT JOIN "driver_hourly_stats__rows" AS "driver_hourly_stats"
-    ON "spine"."driver_id" = "driver_hourly_stats"."driver_id"
-    AND CASE
-      WHEN NOT "spine"."event_timestamp" IS NULL
-      THEN {'e': "spine"."event_timestamp", 'c': CAST('infinity' AS TIMESTAMPTZ)}
-    END >= {'e': "driver_hourly_stats"."_fsql_event_ts", 'c': COALESCE("driver_hourly_stats"."_fsql_created_ts", CAST('-infinity' AS TIMESTAMPTZ))}
-), "driver_profile__match" /* driver_profile: each spine row's latest row at or before its timestamp, per key, by spine row id */ AS (
-  SELECT
-    "spine"."_fsql_spine_row",
-    "driver_profile"."vehicle_type" AS "vehicle_type",
-    "driver_profile"."driver_rating" AS "driver_rating"
-  FROM "spine"
-  /* driver_profile: latest row at or before the spine's timestamp, per key */
-  ASOF LEFT JOIN "driver_profile__rows" AS "driver_profile"
-    ON "spine"."driver_id" = "driver_profile"."driver_id"
-    AND "spine"."event_timestamp" >= "driver_profile"."_fsql_event_ts"
 ), "rider_trip_windows__ends" /* rider_trip_windows: the spine's distinct keys and ts, each window's ends */ AS (
   SELECT
     "rider_id",
@@ -269,50 +223,6 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
   GROUP BY
     "pairs"."driver_id",
     "pairs"."_fsql_ts"
-), "rider_profile__match" /* rider_profile: each spine row's latest row at or before its timestamp, per key, by spine row id */ AS (
-  SELECT
-    "spine"."_fsql_spine_row",
-    "rider_profile"."is_premium" AS "is_premium"
-  FROM "spine"
-  /* rider_profile: latest row at or before the spine's timestamp, per key */
-  ASOF LEFT JOIN "rider_profile__rows" AS "rider_profile"
-    ON "spine"."rider_id" = "rider_profile"."rider_id"
-    AND "spine"."event_timestamp" >= "rider_profile"."_fsql_event_ts"
-), "rider_driver_affinity__match" /* rider_driver_affinity: each spine row's latest row at or before its timestamp, per key, by spine row id */ AS (
-  SELECT
-    "spine"."_fsql_spine_row",
-    CASE
-      WHEN "rider_driver_affinity"."_fsql_event_ts" >= (
-        "spine"."event_timestamp" - INTERVAL 90 DAY
-      )
-      THEN "rider_driver_affinity"."trips_together"
-    END AS "trips_together",
-    CASE
-      WHEN "rider_driver_affinity"."_fsql_event_ts" >= (
-        "spine"."event_timestamp" - INTERVAL 90 DAY
-      )
-      THEN "rider_driver_affinity"."last_rating"
-    END AS "last_rating"
-  FROM "spine"
-  /* rider_driver_affinity: latest row at or before the spine's timestamp, per key */
-  ASOF LEFT JOIN "rider_driver_affinity__rows" AS "rider_driver_affinity"
-    ON "spine"."rider_id" = "rider_driver_affinity"."rider_id"
-    AND "spine"."driver_id" = "rider_driver_affinity"."driver_id"
-    AND "spine"."event_timestamp" >= "rider_driver_affinity"."_fsql_event_ts"
-), "zone_demand__match" /* zone_demand: each spine row's latest row at or before its timestamp, per key, by spine row id */ AS (
-  SELECT
-    "spine"."_fsql_spine_row",
-    CASE
-      WHEN "zone_demand"."_fsql_event_ts" >= (
-        "spine"."event_timestamp" - INTERVAL 1 HOUR
-      )
-      THEN "zone_demand"."zone_pressure"
-    END AS "zone_pressure"
-  FROM "spine"
-  /* zone_demand: latest row at or before the spine's timestamp, per key */
-  ASOF LEFT JOIN "zone_demand__rows" AS "zone_demand"
-    ON "spine"."zone_id" = "zone_demand"."zone_id"
-    AND "spine"."event_timestamp" >= "zone_demand"."_fsql_event_ts"
 ), "zone_request_windows__ends" /* zone_request_windows: the spine's distinct keys and ts, each window's ends */ AS (
   SELECT
     "zone_id",
@@ -355,12 +265,31 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
     "pairs"."_fsql_ts"
 )
 SELECT
-  "spine".*
-  EXCLUDE ("_fsql_spine_row"),
-  "driver_hourly_stats"."conv_rate" AS "conv_rate",
-  "driver_hourly_stats"."acc_rate" AS "acc_rate",
-  "driver_hourly_stats"."avg_daily_trips" AS "avg_daily_trips",
-  "driver_hourly_stats"."acc_minus_conv" AS "acc_minus_conv",
+  "spine".*,
+  CASE
+    WHEN "driver_hourly_stats"."_fsql_event_ts" >= (
+      "spine"."event_timestamp" - INTERVAL 2 DAY
+    )
+    THEN "driver_hourly_stats"."conv_rate"
+  END AS "conv_rate",
+  CASE
+    WHEN "driver_hourly_stats"."_fsql_event_ts" >= (
+      "spine"."event_timestamp" - INTERVAL 2 DAY
+    )
+    THEN "driver_hourly_stats"."acc_rate"
+  END AS "acc_rate",
+  CASE
+    WHEN "driver_hourly_stats"."_fsql_event_ts" >= (
+      "spine"."event_timestamp" - INTERVAL 2 DAY
+    )
+    THEN "driver_hourly_stats"."avg_daily_trips"
+  END AS "avg_daily_trips",
+  CASE
+    WHEN "driver_hourly_stats"."_fsql_event_ts" >= (
+      "spine"."event_timestamp" - INTERVAL 2 DAY
+    )
+    THEN "driver_hourly_stats"."acc_minus_conv"
+  END AS "acc_minus_conv",
   "driver_profile"."vehicle_type" AS "vehicle_type",
   "driver_profile"."driver_rating" AS "driver_rating",
   CASE
@@ -387,9 +316,24 @@ SELECT
     THEN COALESCE("driver_trip_windows"."riders_served_7d", 0)
   END AS "riders_served_7d",
   "rider_profile"."is_premium" AS "is_premium",
-  "rider_driver_affinity"."trips_together" AS "trips_together",
-  "rider_driver_affinity"."last_rating" AS "last_rating",
-  "zone_demand"."zone_pressure" AS "zone_pressure",
+  CASE
+    WHEN "rider_driver_affinity"."_fsql_event_ts" >= (
+      "spine"."event_timestamp" - INTERVAL 90 DAY
+    )
+    THEN "rider_driver_affinity"."trips_together"
+  END AS "trips_together",
+  CASE
+    WHEN "rider_driver_affinity"."_fsql_event_ts" >= (
+      "spine"."event_timestamp" - INTERVAL 90 DAY
+    )
+    THEN "rider_driver_affinity"."last_rating"
+  END AS "last_rating",
+  CASE
+    WHEN "zone_demand"."_fsql_event_ts" >= (
+      "spine"."event_timestamp" - INTERVAL 1 HOUR
+    )
+    THEN "zone_demand"."zone_pressure"
+  END AS "zone_pressure",
   CASE
     WHEN NOT "spine"."event_timestamp" IS NULL
     THEN COALESCE("zone_request_windows"."zone_requests_15m", 0)
@@ -399,12 +343,17 @@ SELECT
     THEN COALESCE("zone_request_windows"."zone_requests_1h", 0)
   END AS "zone_requests_1h"
 FROM "spine"
-/* driver_hourly_stats: its features, by spine row id */
-LEFT JOIN "driver_hourly_stats__match" AS "driver_hourly_stats"
-  ON "driver_hourly_stats"."_fsql_spine_row" = "spine"."_fsql_spine_row"
-/* driver_profile: its features, by spine row id */
-LEFT JOIN "driver_profile__match" AS "driver_profile"
-  ON "driver_profile"."_fsql_spine_row" = "spine"."_fsql_spine_row"
+/* driver_hourly_stats: latest row at or before the spine's timestamp, per key */
+ASOF LEFT JOIN "driver_hourly_stats__rows" AS "driver_hourly_stats"
+  ON "spine"."driver_id" = "driver_hourly_stats"."driver_id"
+  AND CASE
+    WHEN NOT "spine"."event_timestamp" IS NULL
+    THEN {'e': "spine"."event_timestamp", 'c': CAST('infinity' AS TIMESTAMPTZ)}
+  END >= {'e': "driver_hourly_stats"."_fsql_event_ts", 'c': COALESCE("driver_hourly_stats"."_fsql_created_ts", CAST('-infinity' AS TIMESTAMPTZ))}
+/* driver_profile: latest row at or before the spine's timestamp, per key */
+ASOF LEFT JOIN "driver_profile__rows" AS "driver_profile"
+  ON "spine"."driver_id" = "driver_profile"."driver_id"
+  AND "spine"."event_timestamp" >= "driver_profile"."_fsql_event_ts"
 /* rider_trip_windows: aggregates for the spine row's keys and ts */
 LEFT JOIN "rider_trip_windows__windows" AS "rider_trip_windows"
   ON "rider_trip_windows"."rider_id" = "spine"."rider_id"
@@ -413,15 +362,19 @@ LEFT JOIN "rider_trip_windows__windows" AS "rider_trip_windows"
 LEFT JOIN "driver_trip_windows__windows" AS "driver_trip_windows"
   ON "driver_trip_windows"."driver_id" = "spine"."driver_id"
   AND "driver_trip_windows"."_fsql_ts" = CAST("spine"."event_timestamp" AS TIMESTAMPTZ)
-/* rider_profile: its features, by spine row id */
-LEFT JOIN "rider_profile__match" AS "rider_profile"
-  ON "rider_profile"."_fsql_spine_row" = "spine"."_fsql_spine_row"
-/* rider_driver_affinity: its features, by spine row id */
-LEFT JOIN "rider_driver_affinity__match" AS "rider_driver_affinity"
-  ON "rider_driver_affinity"."_fsql_spine_row" = "spine"."_fsql_spine_row"
-/* zone_demand: its features, by spine row id */
-LEFT JOIN "zone_demand__match" AS "zone_demand"
-  ON "zone_demand"."_fsql_spine_row" = "spine"."_fsql_spine_row"
+/* rider_profile: latest row at or before the spine's timestamp, per key */
+ASOF LEFT JOIN "rider_profile__rows" AS "rider_profile"
+  ON "spine"."rider_id" = "rider_profile"."rider_id"
+  AND "spine"."event_timestamp" >= "rider_profile"."_fsql_event_ts"
+/* rider_driver_affinity: latest row at or before the spine's timestamp, per key */
+ASOF LEFT JOIN "rider_driver_affinity__rows" AS "rider_driver_affinity"
+  ON "spine"."rider_id" = "rider_driver_affinity"."rider_id"
+  AND "spine"."driver_id" = "rider_driver_affinity"."driver_id"
+  AND "spine"."event_timestamp" >= "rider_driver_affinity"."_fsql_event_ts"
+/* zone_demand: latest row at or before the spine's timestamp, per key */
+ASOF LEFT JOIN "zone_demand__rows" AS "zone_demand"
+  ON "spine"."zone_id" = "zone_demand"."zone_id"
+  AND "spine"."event_timestamp" >= "zone_demand"."_fsql_event_ts"
 /* zone_request_windows: aggregates for the spine row's keys and ts */
 LEFT JOIN "zone_request_windows__windows" AS "zone_request_windows"
   ON "zone_request_windows"."zone_id" = "spine"."zone_id"
