@@ -3,7 +3,8 @@
 A `PitCase` is a handful of feature views with their rows (Python dicts). `run_pit`
 takes an engine name, lays the case out as a project in a directory, builds the training
 set there and returns a `PitResult`, whose rows are keyed by the spine's row id column.
-"duckdb" and "duckdb_narrow" (the asof strategy's narrow shape) exist today; a later engine (Postgres, Spark) adds one entry to `ENGINES`:
+"duckdb" and "duckdb_narrow" (the asof strategy's narrow shape) exist today; a later engine
+(Postgres, Spark) adds one entry to `ENGINES`:
 a function that lays out the sources where that engine reads them (files, tables) and
 runs the request, so every test of the bank runs on it unchanged.
 

@@ -45,7 +45,8 @@ def _project(root: Path, views: int = VIEWS) -> Path:
     lines.append("feature_views:")
     for v in range(views):
         lines.append(
-            f"  - {{name: view{v}, entities: [entity], source: src{v}, ttl: 30d, features: [{{name: f{v}, type: bigint}}]}}"
+            f"  - {{name: view{v}, entities: [entity], source: src{v}, ttl: 30d, "
+            f"features: [{{name: f{v}, type: bigint}}]}}"
         )
     (root / "definitions" / "views.yml").write_text("\n".join(lines) + "\n")
     return root
@@ -83,7 +84,9 @@ def test_the_stitch_gives_every_spine_row_its_own_values(tmp_path: Path) -> None
     assert matched > SPINE_ROWS // 2  # the comparison is not between two columns of NULLs
 
 
-def test_the_spine_is_read_once_so_its_row_ids_are_one_numbering(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_spine_is_read_once_so_its_row_ids_are_one_numbering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Row ids stitch correctly only if every reference sees one numbering: DuckDB's plan holds the
     spine CTE once (materialized) and scans it per view; the spine file is read once."""
     root = _project(tmp_path)
@@ -99,7 +102,9 @@ def test_the_spine_is_read_once_so_its_row_ids_are_one_numbering(tmp_path: Path,
 
 
 @pytest.mark.parametrize(("views", "features", "narrow"), [(5, 5, False), (10, 5, True), (3, 100, True)])
-def test_the_narrow_shape_starts_at_100_carried_features(tmp_path: Path, views: int, features: int, narrow: bool) -> None:
+def test_the_narrow_shape_starts_at_100_carried_features(
+    tmp_path: Path, views: int, features: int, narrow: bool
+) -> None:
     """Chained, the k-th ASOF join carries the features of the k-1 before it: 5 x 5 carry 50, 10 x 5 carry 225."""
     root = tmp_path / "p"
     (root / "definitions").mkdir(parents=True)
@@ -116,7 +121,9 @@ def test_the_narrow_shape_starts_at_100_carried_features(tmp_path: Path, views: 
         listed = ", ".join(f"{{name: v{v}_f{k}, type: bigint}}" for k in range(features))
         lines.append(f"  - {{name: view{v}, entities: [entity], source: src{v}, features: [{listed}]}}")
     (root / "definitions" / "views.yml").write_text("\n".join(lines) + "\n")
-    sql = fsql.load_project(root, data_checks=False).training_sql(spine="spine", features=[f"view{v}" for v in range(views)])
+    sql = fsql.load_project(root, data_checks=False).training_sql(
+        spine="spine", features=[f"view{v}" for v in range(views)]
+    )
     assert ("AS MATERIALIZED" in sql) is narrow
     assert sql.count("__match") == (2 * views if narrow else 0)  # each match CTE: defined once, joined once
     assert sql.count("ASOF LEFT JOIN") == views
