@@ -1,6 +1,7 @@
 """What derived features add to an online lookup: the example's `ride_offer_scoring` (2 features +
 6 derived over 4 inputs and 3 request fields) against a plain lookup of the same 4 input features
-of the same 2 views, 1 entity and 100 entities, sequential, on a built copy of the example.
+of the same 2 views, 1 entity and 100 entities, sequential and interleaved (one of each a round),
+on a built copy of the example.
 
     python benchmarks/derived_lookup.py postgresql://postgres@127.0.0.1:5432/test [iterations]
 """
@@ -13,7 +14,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -35,7 +38,11 @@ def main(dsn: str, iterations: int) -> None:
     with psycopg.connect(dsn, autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
     root = Path(tempfile.mkdtemp()) / "example"
-    shutil.copytree(Path(__file__).resolve().parents[1], root, ignore=shutil.ignore_patterns("target", ".venv", ".git"))
+    shutil.copytree(
+        Path(__file__).resolve().parents[1],
+        root,
+        ignore=shutil.ignore_patterns("target", ".venv", ".feast-venv", ".git"),
+    )
     url = dsn.replace("postgresql://", "postgresql+psycopg://", 1)
     (root / "profiles.yml").write_text(
         "rides:\n  target: pg\n  outputs:\n    pg:\n      offline: 'duckdb:///:memory:'\n"
@@ -50,8 +57,13 @@ def main(dsn: str, iterations: int) -> None:
                 keys = [{"rider_id": 1 + i, "driver_id": 1001 + i} for i in range(count)]
                 request = {"offered_fare": 12.5, "offered_at": T, "pickup_eta_at": T + timedelta(minutes=3)}
                 rows = [{**k, **request} for k in keys]
-                plain = _p50(lambda: store.lookup(keys, features=PLAIN, now=T), iterations)
-                derived = _p50(lambda: store.lookup(rows, service="ride_offer_scoring", now=T), iterations)
+                plain, derived = _p50s(
+                    [
+                        partial(store.lookup, keys, features=PLAIN, now=T),
+                        partial(store.lookup, rows, service="ride_offer_scoring", now=T),
+                    ],
+                    iterations,
+                )
                 print(
                     f"{count:>3} entities: plain p50 {plain * 1e3:.3f} ms, with derived {derived * 1e3:.3f} ms "
                     f"({(derived / plain - 1) * 100:+.1f} %)"
@@ -61,15 +73,18 @@ def main(dsn: str, iterations: int) -> None:
             connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def _p50(call: object, iterations: int) -> float:
+def _p50s(calls: list[Callable[[], object]], iterations: int) -> list[float]:
+    """Each call's median time, the calls interleaved (one of each per round) so load drifts hit all alike."""
     for _ in range(200):  # warm: prepared statements, plan cache
-        call()  # type: ignore[operator]
-    times = []
+        for call in calls:
+            call()
+    times: list[list[float]] = [[] for _ in calls]
     for _ in range(iterations):
-        started = time.perf_counter()
-        call()  # type: ignore[operator]
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for call, kept in zip(calls, times, strict=True):
+            started = time.perf_counter()
+            call()
+            kept.append(time.perf_counter() - started)
+    return [statistics.median(kept) for kept in times]
 
 
 if __name__ == "__main__":

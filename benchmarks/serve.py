@@ -29,7 +29,7 @@ Feast is never installed into fsql's venv: make its own and point the script at 
 
 (`--feast-python`, or FSQL_BENCH_FEAST_PYTHON; default `.feast-venv/bin/python` at the repo
 root; `feast` is taken from the same bin directory). `--stacks` first compares server stacks
-(uvicorn or granian, lookup in a thread or on the event loop) at 1 entity, the measurement the
+(uvicorn with uvloop or asyncio's loop, one process or two workers, granian) at 1 entity, the measurement the
 choice of stack rests on.
 """
 
@@ -199,33 +199,57 @@ def start_feast(feast_python: str, repo: Path) -> tuple[subprocess.Popen[bytes],
 
 
 def child(project: str, stack: str, port: int) -> None:
-    """Run one server stack in this process (the parent measures it with hey)."""
+    """Run one server stack in this process (the parent measures it with hey).
+
+    Stacks: "uvicorn" (fsql's app as `fsql serve` runs it: uvloop, httptools), "uvicorn-asyncio"
+    (the standard event loop instead of uvloop), "uvicorn-w2" (two worker processes, each with its
+    own store and pool of 8), "granian" (the app on granian's Rust HTTP server, one worker).
+    """
     if stack == "bare":
         import uvicorn
 
         uvicorn.run(bare_app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
         return
-    import fsql.server.app as server_app
-
-    if stack.endswith("-loop"):  # the lookup on the event loop itself, no thread hop
-
-        async def inline(func: Any, *args: Any, **kwargs: Any) -> Any:
-            return func(*args, **kwargs)
-
-        server_app.run_in_threadpool = inline  # type: ignore[assignment]
-    store = fsql.load_project(project).online_store(max_connections=8)
-    app = server_app.create_app(store)
-    if stack.startswith("granian"):
+    os.environ["FSQL_BENCH_PROJECT"] = project
+    if stack == "granian-embed":  # granian in this process, on this process's asyncio loop
         import asyncio
 
         from granian.constants import Interfaces
         from granian.server.embed import Server
 
-        asyncio.run(Server(app, address="127.0.0.1", port=port, interface=Interfaces.ASGI).serve())
-    else:
-        import uvicorn
+        server = Server(bench_app(), address="127.0.0.1", port=port, interface=Interfaces.ASGI, log_enabled=False)
+        asyncio.run(server.serve())
+        return
+    if stack.startswith("granian"):
+        from granian import Granian
+        from granian.constants import Interfaces
 
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        sys.path.insert(0, str(HERE))
+        Granian("serve:bench_app", address="127.0.0.1", port=port, interface=Interfaces.ASGI, factory=True).serve()
+        return
+    import uvicorn
+
+    loop = "asyncio" if stack == "uvicorn-asyncio" else "auto"
+    workers = 2 if stack == "uvicorn-w2" else None
+    sys.path.insert(0, str(HERE))
+    uvicorn.run(
+        "serve:bench_app",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        loop=loop,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def bench_app() -> Any:
+    """fsql's app for a `child` stack: a store of 8 connections on FSQL_BENCH_PROJECT (per worker)."""
+    import fsql.server.app as server_app
+
+    store = fsql.load_project(os.environ["FSQL_BENCH_PROJECT"]).online_store(max_connections=8)
+    return server_app.create_app(store)
 
 
 async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -384,21 +408,35 @@ def raw_floor(url: str, schema: str, keys: list[list[int]], concurrency: int) ->
 
 
 def stacks(root: Path, rng: random.Random, entities: int, requests: int) -> list[Row]:
-    """fsql's server stacks against each other at 1 entity (`--stacks`)."""
-    rows: list[Row] = []
-    payload = body([rng.randint(1, entities)])
+    """fsql's server stacks against each other at 1 entity (`--stacks`): all of them up at once, three
+    rounds of every stack back to back per concurrency, the median of each figure over the rounds."""
     import importlib.util
 
-    for stack in ("uvicorn", "uvicorn-loop", *(("granian",) if importlib.util.find_spec("granian") else ())):
-        server, port = start_fsql(root, stack)
-        try:
-            hey(port, payload, 4, 200)
-            for concurrency in (1, 32):
-                rows.append((f"{FSQL} ({stack})", 1, concurrency, hey(port, payload, concurrency, requests)))
-                print(rows[-1], flush=True)
-        finally:
+    payload = body([rng.randint(1, entities)])
+    found = ("granian", "granian-embed") if importlib.util.find_spec("granian") else ()
+    servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    try:
+        for stack in ("uvicorn", "uvicorn-asyncio", "uvicorn-w2", *found):
+            servers[stack] = start_fsql(root, stack)
+            hey(servers[stack][1], payload, 4, 400)
+        runs: dict[tuple[str, int], list[dict[str, float]]] = {}
+        for concurrency in (1, 32):
+            for _ in range(3):
+                for stack, (_, port) in servers.items():
+                    runs.setdefault((stack, concurrency), []).append(hey(port, payload, concurrency, requests))
+                    print(stack, concurrency, runs[(stack, concurrency)][-1], flush=True)
+    finally:
+        for server, _ in servers.values():
             stop(server)
-    return rows
+    return [
+        (
+            f"{FSQL} ({stack}, median of 3)",
+            1,
+            concurrency,
+            {k: statistics.median(r[k] for r in figures) for k in figures[0]},
+        )
+        for (stack, concurrency), figures in runs.items()
+    ]
 
 
 def run(args: argparse.Namespace) -> None:
@@ -607,13 +645,16 @@ def report(
         f"(1 min). Machine: {machine()}.",
         f"Versions: {versions(args)}.",
         "",
-        "Servers: `fsql serve` on its defaults (uvicorn, one process, a pool of 8 connections); "
+        "Servers: `fsql serve` on its defaults (uvicorn with uvloop and httptools, one process, lookups awaited "
+        "on the event loop over an async pool of 8 connections, lookups that queue for a connection sharing one "
+        "statement); "
         "`feast serve --workers 1 --max-requests 0` (gunicorn, one uvicorn worker; no restart mid-run), "
         "Postgres online store with `conn_type: pool`, 8 connections. Both on the same Postgres. "
         "The HTTP floor is a bare ASGI app on the same uvicorn that parses the request and writes an answer "
         "of the same shape with orjson (no Starlette, no thread, no database). hey's latencies are 0.1 ms "
         "steps. \"In fsql's handler\" is the server's own measure (its /metrics latency sum over count for the "
-        "cell): from the route's start to the response ready, thread hop, lookup and JSON included; the rest "
+        "cell): from the route's start to the response ready, waiting for a connection, lookup and JSON "
+        "included; the rest "
         "of hey's mean is uvicorn, the event loop's queue and hey itself. Server CPU is the server's process "
         "group's user + system time over the cell (gunicorn's worker included; 10 ms ticks) over its requests."
         + (

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from online_helpers import OPEN_CLIENTS
 from postgres_server import POSTGRES_DSN_VAR, configured_dsn, connection_error, start_throwaway_server
 
 import fsql
@@ -25,6 +26,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="Rewrite tests/golden/ from the compiler's output.")
+
+
+@pytest.fixture(autouse=True)
+def _close_serving_clients() -> Iterator[None]:
+    """End the lifespan of every `online_helpers.serving_client` a test opened."""
+    yield
+    while OPEN_CLIENTS:
+        OPEN_CLIENTS.pop().__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -132,3 +132,17 @@ def write_rider_rows(root: Path, rows: list[tuple[Any, ...]]) -> None:
         }
     )
     pq.write_table(table, root / "data" / "riders.parquet")
+
+
+# Test clients of server apps, open (lifespan started) until the test ends: see `serving_client`.
+OPEN_CLIENTS: list[Any] = []
+
+
+def serving_client(app: Any) -> Any:
+    """A TestClient with the app's lifespan started, as uvicorn runs it (the lookups' async pool
+    lives in it); conftest's `_close_serving_clients` ends it after the test."""
+    from starlette.testclient import TestClient
+
+    http = TestClient(app, raise_server_exceptions=False)
+    OPEN_CLIENTS.append(http.__enter__())
+    return http

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from starlette.testclient import TestClient
+from online_helpers import serving_client
 from test_derived_invariant import SERVICE, T, online_example  # noqa: F401 (a fixture)
 
 import fsql
@@ -39,7 +39,7 @@ def test_derived_features_over_http_equal_the_python_api(online_example: Path) -
     }
     with project.online_store() as store:
         expected = store.lookup(rows, service=SERVICE)
-        http = TestClient(create_app(store, ServerOptions()), raise_server_exceptions=False)
+        http = serving_client(create_app(store, ServerOptions()))
         response = http.post("/get-online-features", json=body)
         assert response.status_code == 200, response.text
         answer = response.json()

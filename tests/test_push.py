@@ -15,7 +15,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from online_helpers import DEFINITIONS, build, online_url, stored, t, write_project
+from online_helpers import DEFINITIONS, build, online_url, serving_client, stored, t, write_project
 from starlette.testclient import TestClient
 
 import fsql
@@ -297,7 +297,7 @@ def store(project: Path) -> Iterator[OnlineStore]:
 
 
 def client(store: OnlineStore, **options: Any) -> TestClient:
-    return TestClient(create_app(store, ServerOptions(**options)), raise_server_exceptions=False)
+    return serving_client(create_app(store, ServerOptions(**options)))
 
 
 def iso(moment: datetime) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from online_helpers import TWO_VIEWS, build, online_url, write_project, write_rider_rows, write_rows
+from online_helpers import TWO_VIEWS, build, online_url, serving_client, write_project, write_rider_rows, write_rows
 from starlette.testclient import TestClient
 
 import fsql
@@ -50,7 +50,7 @@ def store(project: Path) -> Iterator[OnlineStore]:
 
 
 def client(store: OnlineStore, **options: Any) -> TestClient:
-    return TestClient(create_app(store, ServerOptions(**options)), raise_server_exceptions=False)
+    return serving_client(create_app(store, ServerOptions(**options)))
 
 
 def test_answers_feast_shape_with_statuses_and_event_times(store: OnlineStore) -> None:
@@ -180,10 +180,9 @@ def test_health_is_ready_only_while_the_pool_reaches_postgres(project: Path, pos
     with fsql.load_project(project).online_store(max_connections=1) as opened:
         http = client(opened)
         assert http.get("/health").json() == {"status": "ok"}
-        with opened.pool.connection() as connection:
-            pid = connection.info.backend_pid
+        pids = http.portal.call(http.app.state.lookups.backend_pids)  # type: ignore[attr-defined,union-attr]
         with psycopg.connect(postgres_dsn, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS t(pid)", (pids,))
         down = http.get("/health")
         assert down.status_code == 503
         assert "does not answer" in down.json()["error"]

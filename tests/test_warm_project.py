@@ -203,7 +203,7 @@ def test_two_threads_share_one_project(project_dir: Path) -> None:
 def test_the_quick_key_check_refuses_what_the_full_one_does(project_dir: Path, rows: list[dict[str, Any]]) -> None:
     with fsql.load_project(project_dir) as project:
         store = project.kept_store()
-        plan = store._plan(None, ("driver_stats",), None)
+        plan = store.plan(None, ("driver_stats",), None)
         with pytest.raises(CompileError) as full:
             bind_keys(request_keys(plan.request), rows)
         with pytest.raises(CompileError) as quick:

@@ -1,6 +1,7 @@
-"""The HTTP face of the online store: routes parse and check a request, call the same
-`OnlineStore.lookup` the Python API does, and write Feast's JSON (POST /push writes rows through
-`fsql.push`, see `fsql.server.push`). No SQL here.
+"""The HTTP face of the online store: routes parse and check a request, await the same lookup
+the Python API runs (`fsql.online.aio.AsyncLookups`: `OnlineStore.lookup`'s plans on an async
+pool, on the event loop), and write Feast's JSON (POST /push writes rows through `fsql.push` on
+a worker thread, see `fsql.server.push`). No SQL here.
 
 Every error a client can cause is a 4xx with `{"error": message}` in the words the CLI uses;
 a store that cannot be reached is a 503; anything else is a 500 with no details (they go to
@@ -12,19 +13,20 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from fsql.errors import CompileError, FsqlError
+from fsql.online.aio import AsyncLookups
 from fsql.online.lookup import OnlineStore
 from fsql.server.feast_json import TooManyEntities, read_request, write_response
 from fsql.server.metrics import CONTENT_TYPE, Metrics
@@ -39,6 +41,7 @@ class ServerOptions:
     max_entities: int = 1000
     max_body_bytes: int = 1 << 20
     health_timeout: float = 2.0  # seconds /health waits for a pooled connection
+    pool_timeout: float = 5.0  # seconds a lookup waits for a pooled connection before a 503
     # The project directory: where POST /push with to="online_and_offline" appends files to
     # folder sources. None: the server pushes online only.
     push_root: Path | None = None
@@ -51,9 +54,15 @@ class HTTPError(Exception):
 
 
 def create_app(store: OnlineStore, options: ServerOptions | None = None) -> Starlette:
-    """The ASGI app serving `store`; the caller owns the store (opens and closes it)."""
+    """The ASGI app serving `store`; the caller owns the store (opens and closes it).
+
+    Lookups run on an async pool of the store's size that the app's lifespan opens and closes (so
+    run it with lifespan, as uvicorn does, or inside `with TestClient(app)`); pushes use the
+    store's own pool on a worker thread.
+    """
     options = options or ServerOptions()
-    metrics = Metrics(store.pool.get_stats)
+    state = _State(store, options)
+    metrics = Metrics(state.pool_stats)
 
     async def get_online_features(request: Request) -> Response:
         body = await _read_body(request, options.max_body_bytes)
@@ -62,8 +71,7 @@ def create_app(store: OnlineStore, options: ServerOptions | None = None) -> Star
         except orjson.JSONDecodeError as exc:
             raise HTTPError(400, f"the request body is not valid JSON: {exc}") from None
         query = read_request(parsed, store.definitions, max_entities=options.max_entities)
-        result = await run_in_threadpool(
-            store.lookup,
+        result = await state.lookups().lookup(
             query.entity_rows,
             service=query.service,
             features=query.features,
@@ -77,7 +85,7 @@ def create_app(store: OnlineStore, options: ServerOptions | None = None) -> Star
 
     async def health(request: Request) -> Response:
         try:
-            await run_in_threadpool(_ping, store, options.health_timeout)
+            await state.lookups().ping(timeout=options.health_timeout)
         except Exception as exc:
             return _json(503, {"status": "unavailable", "error": f"the online store does not answer: {exc}"})
         return _json(200, {"status": "ok"})
@@ -92,7 +100,39 @@ def create_app(store: OnlineStore, options: ServerOptions | None = None) -> Star
         Route("/health", _guarded(health, "/health", metrics, None), methods=["GET"]),  # probes send no token
         Route("/metrics", _guarded(metrics_text, "/metrics", metrics, options.token), methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, lifespan=state.lifespan)
+
+
+class _State:
+    """The app's async lookups, which live as long as its lifespan (an asyncio pool belongs to one loop)."""
+
+    def __init__(self, store: OnlineStore, options: ServerOptions) -> None:
+        self._store, self._options = store, options
+        self._lookups: AsyncLookups | None = None
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        from psycopg_pool import PoolTimeout
+
+        self._lookups = lookups = AsyncLookups(self._store, timeout=self._options.pool_timeout)
+        app.state.lookups = lookups
+        try:
+            await lookups.open(timeout=self._options.health_timeout)
+        except PoolTimeout as exc:  # serve anyway: /health says 503 until the pool reaches Postgres
+            log.warning("the online store does not answer yet: %s", exc)
+        try:
+            yield
+        finally:
+            self._lookups = None
+            await lookups.close()
+
+    def lookups(self) -> AsyncLookups:
+        if self._lookups is None:
+            raise RuntimeError("the app's lifespan has not started: run it under uvicorn, or in `with TestClient(app)`")
+        return self._lookups
+
+    def pool_stats(self) -> dict[str, int]:
+        return dict(self._lookups.pool.get_stats()) if self._lookups is not None else {}
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -149,11 +189,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise HTTPError(413, f"the request body is over {limit} bytes, the most this server takes (--max-body)")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _ping(store: OnlineStore, timeout: float) -> None:
-    with store.pool.connection(timeout=timeout) as connection:
-        connection.execute("SELECT 1")
 
 
 def _json(status: int, content: Any) -> Response:

@@ -128,7 +128,9 @@ def write_response(result: LookupResult) -> dict[str, Any]:
     column = {name: i for i, name in enumerate(result.feature_names)}
     for view in result.views:
         statuses = [status.value for status in view.statuses]
-        times = [NO_TIME if moment is None else feast_time(moment) for moment in view.event_timestamps]
+        # Rows often share an event time (a view built at once): each distinct one is written once.
+        written: dict[datetime | None, str] = {None: NO_TIME}
+        times = [written.get(m) or written.setdefault(m, feast_time(m)) for m in view.event_timestamps]  # type: ignore[arg-type]
         for name in view.features:
             values = [row[column[name]] for row in result.values]
             results.append({"values": values, "statuses": statuses, "event_timestamps": times})
