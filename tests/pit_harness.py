@@ -3,7 +3,8 @@
 A `PitCase` is a handful of feature views with their rows (Python dicts). `run_pit`
 takes an engine name, lays the case out as a project in a directory, builds the training
 set there and returns a `PitResult`, whose rows are keyed by the spine's row id column.
-Only "duckdb" exists today; a later engine (Postgres, Spark) adds one entry to `ENGINES`:
+"duckdb" and "duckdb_narrow" (the asof strategy's narrow shape) exist today; a later engine
+(Postgres, Spark) adds one entry to `ENGINES`:
 a function that lays out the sources where that engine reads them (files, tables) and
 runs the request, so every test of the bank runs on it unchanged.
 
@@ -270,9 +271,27 @@ def _run_duckdb(
     return PitResult(project.training_set(spine=given, **request), sql)
 
 
+def _run_duckdb_narrow(
+    root: Path, case: PitCase, spine: pa.Table, spine_form: SpineForm, request: dict[str, Any]
+) -> PitResult:
+    """DuckDB with the narrow asof shape (views matched to the numbered spine, stitched back by row id)
+    from one view on, so every case of the bank also runs the shape that many-view services get."""
+    from fsql.compile.asof import AsofStrategy
+
+    before = AsofStrategy.narrow_from_carried
+    AsofStrategy.narrow_from_carried = 0
+    try:
+        result = _run_duckdb(root, case, spine, spine_form, request)
+    finally:
+        AsofStrategy.narrow_from_carried = before
+    assert "_fsql_spine_row" in result.sql, "the narrow shape was not used"
+    return result
+
+
 # Engine name -> runner(project dir, case, spine, spine form, request kwargs).
 ENGINES: dict[str, Callable[[Path, PitCase, pa.Table, SpineForm, dict[str, Any]], PitResult]] = {
     "duckdb": _run_duckdb,
+    "duckdb_narrow": _run_duckdb_narrow,
 }
 
 

@@ -90,6 +90,7 @@ def _typed_feature(feature: Feature, view: ViewRequest, source_dialect: str) -> 
 
 def join_point_in_time(query: exp.Select, ctx: CompileContext) -> exp.Select:
     """Join every view to the spine: the dialect's point-in-time strategy, or its windowed aggregates."""
+    query = ctx.strategy.prepare(query, ctx)
     for view in ctx.request.views:
         join = join_aggregates if view.view.is_aggregate else ctx.strategy.join_view
         query = join(query, view, ctx)

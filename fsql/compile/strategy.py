@@ -23,6 +23,10 @@ class PointInTimeStrategy(ABC):
     # Whether feature scans are bounded by the spine's time range, which the caller may measure.
     bounds_scans: ClassVar[bool] = False
 
+    def prepare(self, query: exp.Select, ctx: CompileContext) -> exp.Select:
+        """Shape the spine for this strategy's joins, before the first view is joined (default: as is)."""
+        return query
+
     @abstractmethod
     def join_view(self, query: exp.Select, view: ViewRequest, ctx: CompileContext) -> exp.Select:
         """Return `query` with the view joined and its features projected."""
