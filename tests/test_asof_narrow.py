@@ -127,3 +127,15 @@ def test_the_narrow_shape_starts_at_100_carried_features(
     assert ("AS MATERIALIZED" in sql) is narrow
     assert sql.count("__match") == (2 * views if narrow else 0)  # each match CTE: defined once, joined once
     assert sql.count("ASOF LEFT JOIN") == views
+
+
+def test_a_spine_column_with_fsqls_prefix_is_refused(tmp_path: Path) -> None:
+    """`_fsql_spine_row` numbers the spine's rows in the narrow shape: a spine column of that name would clash."""
+    import pyarrow as pa
+
+    from fsql.errors import CompileError
+
+    root = _project(tmp_path, views=1)
+    spine = pa.table({"entity_id": [1], "ts": pa.array([None], pa.timestamp("us", tz="UTC")), "_fsql_spine_row": [7]})
+    with pytest.raises(CompileError, match=r"the spine's column\(s\) _fsql_spine_row use the prefix '_fsql_'"):
+        fsql.load_project(root).training_set(spine=spine, spine_timestamp="ts", features=["view0"])

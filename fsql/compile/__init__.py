@@ -113,6 +113,12 @@ def _check_spine(spine: Spine, request: FeatureRequest) -> None:
     if spine.columns is None:
         return
     columns = set(spine.columns)
+    reserved = [name for name in spine.columns if name.startswith(RESERVED_PREFIX)]
+    if reserved:
+        raise CompileError(
+            f"the spine's column(s) {', '.join(reserved)} use the prefix '{RESERVED_PREFIX}', which fsql keeps for "
+            f"the columns of its own queries: rename them in the spine"
+        )
     needed = [spine.timestamp, *(k.name for v in request.views for k in v.view.join_keys)]
     missing = [name for name in dict.fromkeys(needed) if name not in columns]
     if missing:
