@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
+from fsql.compile.asof import SPINE_ROW
 from fsql.compile.context import RESERVED_PREFIX, SPINE_ALIAS, CompileContext
 from fsql.compile.passes import run_passes
 from fsql.compile.request import FeatureRequest, resolve_features
@@ -113,11 +114,10 @@ def _check_spine(spine: Spine, request: FeatureRequest) -> None:
     if spine.columns is None:
         return
     columns = set(spine.columns)
-    reserved = [name for name in spine.columns if name.startswith(RESERVED_PREFIX)]
-    if reserved:
+    if SPINE_ROW in columns:
         raise CompileError(
-            f"the spine's column(s) {', '.join(reserved)} use the prefix '{RESERVED_PREFIX}', which fsql keeps for "
-            f"the columns of its own queries: rename them in the spine"
+            f"the spine has a column '{SPINE_ROW}', the name fsql gives its own numbering of the spine's rows: "
+            f"rename it in the spine"
         )
     needed = [spine.timestamp, *(k.name for v in request.views for k in v.view.join_keys)]
     missing = [name for name in dict.fromkeys(needed) if name not in columns]

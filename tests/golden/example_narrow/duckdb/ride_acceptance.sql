@@ -331,28 +331,32 @@ WITH "spine" /* spine: the rows asked for, each kept once, labels included */ AS
     WHERE
       NOT "spine"."zone_id" IS NULL AND NOT "spine"."event_timestamp" IS NULL
   ) AS "spine_times"
-), "zone_request_windows__pairs" /* zone_request_windows: each spine time with the rows of its widest window, one range join */ AS (
+), "zone_request_windows__running" /* zone_request_windows: each row with its key's running totals, ties at one time shared */ AS (
+  SELECT
+    "zone_id",
+    "_fsql_event_ts",
+    COUNT(1) OVER (PARTITION BY "zone_id" ORDER BY "_fsql_event_ts") AS "_fsql_count_0"
+  FROM "zone_request_windows__rows"
+), "zone_request_windows__totals" /* zone_request_windows: per spine keys and ts: totals before the end minus before each start */ AS (
   SELECT
     "ends"."zone_id",
     "ends"."_fsql_ts",
-    "ends"."_fsql_from_900s",
-    "ends"."_fsql_from_3600s",
-    "rows"."_fsql_event_ts" AS "_fsql_event_ts"
+    CAST((
+      COALESCE("at_end"."_fsql_count_0", 0) - COALESCE("at_900s"."_fsql_count_0", 0)
+    ) AS BIGINT) AS "zone_requests_15m",
+    CAST((
+      COALESCE("at_end"."_fsql_count_0", 0) - COALESCE("at_3600s"."_fsql_count_0", 0)
+    ) AS BIGINT) AS "zone_requests_1h"
   FROM "zone_request_windows__ends" AS "ends"
-  INNER JOIN "zone_request_windows__rows" AS "rows"
-    ON "rows"."zone_id" = "ends"."zone_id"
-    AND "rows"."_fsql_event_ts" >= "ends"."_fsql_from_3600s"
-    AND "rows"."_fsql_event_ts" < "ends"."_fsql_end"
-), "zone_request_windows__windows" /* zone_request_windows: per spine keys and ts: every window of every aggregation */ AS (
-  SELECT
-    "pairs"."zone_id",
-    "pairs"."_fsql_ts",
-    CAST(COUNT(CASE WHEN "pairs"."_fsql_event_ts" >= "pairs"."_fsql_from_900s" THEN 1 END) AS BIGINT) AS "zone_requests_15m",
-    CAST(COUNT(CASE WHEN "pairs"."_fsql_event_ts" >= "pairs"."_fsql_from_3600s" THEN 1 END) AS BIGINT) AS "zone_requests_1h"
-  FROM "zone_request_windows__pairs" AS "pairs"
-  GROUP BY
-    "pairs"."zone_id",
-    "pairs"."_fsql_ts"
+  ASOF LEFT JOIN "zone_request_windows__running" AS "at_end"
+    ON "at_end"."zone_id" = "ends"."zone_id"
+    AND "ends"."_fsql_end" > "at_end"."_fsql_event_ts"
+  ASOF LEFT JOIN "zone_request_windows__running" AS "at_900s"
+    ON "at_900s"."zone_id" = "ends"."zone_id"
+    AND "ends"."_fsql_from_900s" > "at_900s"."_fsql_event_ts"
+  ASOF LEFT JOIN "zone_request_windows__running" AS "at_3600s"
+    ON "at_3600s"."zone_id" = "ends"."zone_id"
+    AND "ends"."_fsql_from_3600s" > "at_3600s"."_fsql_event_ts"
 )
 SELECT
   "spine".*
@@ -392,11 +396,11 @@ SELECT
   "zone_demand"."zone_pressure" AS "zone_pressure",
   CASE
     WHEN NOT "spine"."event_timestamp" IS NULL
-    THEN COALESCE("zone_request_windows"."zone_requests_15m", 0)
+    THEN COALESCE("zone_request_windows__totals"."zone_requests_15m", 0)
   END AS "zone_requests_15m",
   CASE
     WHEN NOT "spine"."event_timestamp" IS NULL
-    THEN COALESCE("zone_request_windows"."zone_requests_1h", 0)
+    THEN COALESCE("zone_request_windows__totals"."zone_requests_1h", 0)
   END AS "zone_requests_1h"
 FROM "spine"
 /* driver_hourly_stats: its features, by spine row id */
@@ -422,7 +426,7 @@ LEFT JOIN "rider_driver_affinity__match" AS "rider_driver_affinity"
 /* zone_demand: its features, by spine row id */
 LEFT JOIN "zone_demand__match" AS "zone_demand"
   ON "zone_demand"."_fsql_spine_row" = "spine"."_fsql_spine_row"
-/* zone_request_windows: aggregates for the spine row's keys and ts */
-LEFT JOIN "zone_request_windows__windows" AS "zone_request_windows"
-  ON "zone_request_windows"."zone_id" = "spine"."zone_id"
-  AND "zone_request_windows"."_fsql_ts" = CAST("spine"."event_timestamp" AS TIMESTAMPTZ)
+/* zone_request_windows: counts, sums and avgs for the spine row's keys and ts */
+LEFT JOIN "zone_request_windows__totals"
+  ON "zone_request_windows__totals"."zone_id" = "spine"."zone_id"
+  AND "zone_request_windows__totals"."_fsql_ts" = CAST("spine"."event_timestamp" AS TIMESTAMPTZ)
