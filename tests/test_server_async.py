@@ -73,7 +73,8 @@ def test_concurrent_requests_on_a_small_pool_answer_as_the_python_api(project: P
         for driver, rider in cases:
             rows = [{"driver_id": driver, "rider_id": rider}, {"driver_id": driver + 1, "rider_id": 99}]
             expected[(driver, rider)] = store.lookup(rows, service="both")
-        with Server(store, ServerOptions()) as base, httpx.Client(base_url=base) as http:
+        # No time limit on a loaded machine (httpx's default is 5 s; it once ran out mid-suite): a hang still fails.
+        with Server(store, ServerOptions()) as base, httpx.Client(base_url=base, timeout=120) as http:
 
             def ask(case: tuple[int, int]) -> tuple[tuple[int, int], int, dict[str, Any]]:
                 response = http.post("/get-online-features", json=body(*case))
