@@ -181,7 +181,7 @@ def render(records: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
         f"Run {report.now()}: `python benchmarks/aggregates.py --write"
         + (f" --pandas-scale {args.pandas_scale}`" if args.pandas_scale != args.scale else "`")
         + f", median of {args.reps} runs per side, interleaved, in one process. Machine: {box['nproc']} cores "
-        f"({box['cpu']}), {box['memory_gib']} GiB RAM, shared with other helpers running tests (load average "
+        f"({box['cpu']}), {box['memory_gib']} GiB RAM, shared with other work (load average "
         f"at the end {load}, 1 / 5 / 15 min). Versions: {used}.",
         "",
         "5M events, 500k spine rows (20 % of them exactly on an event's key and time), windows 1h/1d/7d/30d,",
