@@ -75,6 +75,28 @@ def batches_of(table: pa.Table, rows_per_batch: int) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=rows_per_batch))
 
 
+class WholeResultBatches:
+    """`query_batches` for an engine whose driver does not stream: its `query_arrow`, then the batches."""
+
+    def query_arrow(
+        self, sql: str, *, params: dict[str, Any] | None = None, sql_path: Path | None = None, node: str | None = None
+    ) -> pa.Table:
+        raise NotImplementedError
+
+    def query_batches(
+        self,
+        sql: str,
+        *,
+        params: dict[str, Any] | None = None,
+        sql_path: Path | None = None,
+        node: str | None = None,
+        rows_per_batch: int = ROWS_PER_BATCH,
+    ) -> pa.RecordBatchReader:
+        """The whole result, then its batches (this engine does not stream yet)."""
+        table = self.query_arrow(sql, params=params, sql_path=sql_path, node=node)
+        return batches_of(table, rows_per_batch)
+
+
 # dialect -> "module:Class" of its engine; modules are imported only when used.
 ENGINES = {
     "duckdb": "fsql.engines.duckdb:DuckDBEngine",

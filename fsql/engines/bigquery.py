@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy.engine import make_url
 
-from fsql.engines import ROWS_PER_BATCH, batches_of
+from fsql.engines import WholeResultBatches
 from fsql.errors import ExecutionError, ProjectError
 
 SPINE_EXPIRY = timedelta(days=1)
@@ -95,7 +95,7 @@ def standard_type(field: Any) -> str:
     return f"ARRAY<{kind}>" if field.mode == "REPEATED" else kind
 
 
-class BigQueryEngine:
+class BigQueryEngine(WholeResultBatches):
     dialect = "bigquery"
     keepable = True
 
@@ -169,19 +169,6 @@ class BigQueryEngine:
             # The Storage Read API is faster for large results; it is not there behind an emulator.
             table: pa.Table = rows.to_arrow(create_bqstorage_client=not self.settings["api_endpoint"])
         return table
-
-    def query_batches(
-        self,
-        sql: str,
-        *,
-        params: dict[str, Any] | None = None,
-        sql_path: Path | None = None,
-        node: str | None = None,
-        rows_per_batch: int = ROWS_PER_BATCH,
-    ) -> pa.RecordBatchReader:
-        """The whole result, then its batches (this engine does not stream yet)."""
-        table = self.query_arrow(sql, params=params, sql_path=sql_path, node=node)
-        return batches_of(table, rows_per_batch)
 
     def execute(self, sql: str) -> None:
         with self._failures():

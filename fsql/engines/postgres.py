@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy.engine import make_url
 from sqlglot import exp
 
-from fsql.engines import ROWS_PER_BATCH, batches_of
+from fsql.engines import ROWS_PER_BATCH, WholeResultBatches, batches_of
 from fsql.errors import ExecutionError, ProjectError
 
 
@@ -288,7 +288,7 @@ def read_copied_csv(rows: Sequence[bytes | memoryview], schema: pa.Schema) -> pa
         raise ExecutionError(f"Postgres returned a value fsql cannot hold in arrow: {exc}") from None
 
 
-class PostgresEngine:
+class PostgresEngine(WholeResultBatches):
     dialect = "postgres"
     keepable = True
 
@@ -350,19 +350,6 @@ class PostgresEngine:
             except self._errors as exc:
                 raise ExecutionError(f"Postgres failed: {str(exc).strip()}", node=node, sql_path=sql_path) from None
         return read_copied_csv(rows, schema)
-
-    def query_batches(
-        self,
-        sql: str,
-        *,
-        params: dict[str, Any] | None = None,
-        sql_path: Path | None = None,
-        node: str | None = None,
-        rows_per_batch: int = ROWS_PER_BATCH,
-    ) -> pa.RecordBatchReader:
-        """The whole result, then its batches (this engine does not stream yet)."""
-        table = self.query_arrow(sql, params=params, sql_path=sql_path, node=node)
-        return batches_of(table, rows_per_batch)
 
     def execute(self, sql: str) -> None:
         with self.connection.cursor() as cursor:

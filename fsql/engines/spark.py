@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy.engine import make_url
 
-from fsql.engines import ROWS_PER_BATCH, batches_of
+from fsql.engines import WholeResultBatches
 from fsql.errors import ExecutionError, ProjectError
 
 UTC_CONF = {"spark.sql.session.timeZone": "UTC"}
@@ -56,7 +56,7 @@ def session_settings(url: str) -> tuple[str, dict[str, str]]:
     return master, query
 
 
-class SparkEngine:
+class SparkEngine(WholeResultBatches):
     dialect = "spark"
     keepable = True
 
@@ -119,19 +119,6 @@ class SparkEngine:
         with self._failures(node=node, sql_path=sql_path):
             table: pa.Table = self.session.sql(sql, args=params or None).toArrow()
         return table
-
-    def query_batches(
-        self,
-        sql: str,
-        *,
-        params: dict[str, Any] | None = None,
-        sql_path: Path | None = None,
-        node: str | None = None,
-        rows_per_batch: int = ROWS_PER_BATCH,
-    ) -> pa.RecordBatchReader:
-        """The whole result, then its batches (this engine does not stream yet)."""
-        table = self.query_arrow(sql, params=params, sql_path=sql_path, node=node)
-        return batches_of(table, rows_per_batch)
 
     def execute(self, sql: str) -> None:
         with self._failures():
