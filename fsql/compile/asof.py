@@ -21,7 +21,7 @@ JOINs each match back to the spine on the row id (one row per spine row id, so d
 spine rows stay two rows), and selects `spine.* EXCLUDE (_fsql_spine_row)` first: spine
 columns and the order of the output columns are those of the chained shape. Aggregate views
 join the spine on (keys, ts) as before and derived features read the projections as before.
-Measured (benchmarks/RESULTS.md, Scale): 10 views x 100 features, 17k spine, 8.4 -> 5.9 CPU s;
+Measured (benchmarks/RESULTS.md, Scale): 10 views x 100 features, 17k spine, 8.13 -> 5.69 CPU s;
 at 5 views x 5 features (50 carried) the narrow shape cost ~5 % more, at 2 x 100 (100) even.
 """
 
