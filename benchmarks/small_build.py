@@ -243,7 +243,7 @@ def _fingerprint(url: str, schema: str) -> dict[str, Any]:
             if exists is None:
                 continue
             row = con.execute(
-                f"SELECT count(*), sum(hashtext(({', '.join(names)})::text)::numeric) FROM \"{schema}\".\"{view}\""
+                f'SELECT count(*), sum(hashtext(({", ".join(names)})::text)::numeric) FROM "{schema}"."{view}"'
             ).fetchone()
             found[view] = [int(row[0]), str(row[1])]
     return found

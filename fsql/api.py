@@ -17,6 +17,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -116,7 +117,7 @@ class Project:
         self._kept = _Kept(KeptEngine(config.target, config.root))
         # A Project dropped without close() still releases its connections.
         weakref.finalize(self, self._kept.close)
-        self._written: dict[Path, tuple[str, Any]] = {}  # what _write_sql last wrote where
+        self._written: dict[Path, tuple[str, Any]] = {}  # what write_sql last wrote where
 
     def _config_files_stamp(self) -> tuple[Any, ...]:
         return tree_stamp((), (self.config.root / PROJECT_FILE, self.config.profiles_path))
@@ -222,7 +223,7 @@ class Project:
         if (self.data_checks if data_checks is None else data_checks) and dialect == target.dialect:
             views = compiled.request.views
             self.data_report = check_project_data(definitions, target, root=self.config.root, views=views)
-        path = self._write_sql("compiled", dialect, compiled.name, compiled.sql)
+        path = self.write_sql("compiled", dialect, compiled.name, compiled.sql)
         return compiled, path
 
     def training_sql(self, **kwargs: Any) -> str:
@@ -278,12 +279,12 @@ class Project:
                 file_root=self.config.root,
             ),
         )
-        path = self._write_sql("run", engine.dialect, compiled.name, compiled.sql)
+        path = self.write_sql("run", engine.dialect, compiled.name, compiled.sql)
         if self.data_checks:
             self._check_sources(engine, definitions, compiled, service)
         return engine.query_arrow(compiled.sql, sql_path=self._shown(path), node=compiled.name)
 
-    def _write_sql(self, kind: str, dialect: str, name: str, sql: str) -> Path:
+    def write_sql(self, kind: str, dialect: str, name: str, sql: str) -> Path:
         """Write target/<kind>/<dialect>/<name>.sql, unless this project wrote that very text there last."""
         path = self.config.target_dir / kind / dialect / f"{name}.sql"
         with self._lock:
@@ -399,6 +400,11 @@ class Project:
         Returns [] when known names match no view; raises SelectionError for an unknown name.
         """
         return select_views(self.definitions, select=select, exclude=exclude)
+
+    def offline_engine(self) -> AbstractContextManager[OfflineEngine]:
+        """The target's offline engine for a longer piece of work (`build`): the project's kept one
+        when free (`KeptEngine.borrow`), so a warm project does not open one per build."""
+        return self._kept.engine.borrow()
 
     def build(self, options: BuildOptions, *, on_node: Callable[[NodeResult], None] | None = None) -> BuildResult:
         """Validate, compile, write artifacts and materialize the selected online views (`fsql build`)."""

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from fsql import artifacts
@@ -20,12 +21,11 @@ from fsql.compile.request import OutputFeature, ViewRequest
 from fsql.compile.strategy import strategy_for
 from fsql.compile.tiles import compile_tiles
 from fsql.datatests.gate import BuildGate
-from fsql.engines import open_engine
-from fsql.engines.postgres import probe
 from fsql.errors import FsqlError, MigrationError
 from fsql.graph import select_views
 from fsql.online.embedded import online_url
 from fsql.online.materialize import MaterializeRequest, materialize_view
+from fsql.online.session import BuildSession
 from fsql.source_schema import view_checker
 
 if TYPE_CHECKING:
@@ -112,11 +112,8 @@ def build(
     target = project.config.target
     result = BuildResult(online_configured=target.has_online_store)
     url = online_url(project.config) if result.online_configured else None
-    if url is not None:  # one error for a store that is down, not one per view
-        probe(url, what=f"the online store of target '{target.name}'")
-    engine = open_engine(target, project.config.root) if url is not None else None
-    gate = BuildGate(project, engine, at=options.end, enabled=not options.skip_tests)  # fsql.datatests
-    try:
+    with _online(project, url) as online, _offline(project, online) as engine:
+        gate = BuildGate(project, engine, at=options.end, enabled=not options.skip_tests)  # fsql.datatests
         if engine is not None and options.create_indexes:
             _create_indexes(project, views, engine)
         with _data_checks(project, engine) as check:
@@ -125,18 +122,36 @@ def build(
                 node = (
                     NodeResult(name, "error", stopped)
                     if stopped
-                    else _run_node(project, name, options, engine, url, check)
+                    else _run_node(project, name, options, engine, online, check)
                 )
                 result.nodes.append(node)
                 if on_node is not None:
                     on_node(node)
-    finally:
-        if engine is not None:
-            engine.close()
     result.seconds = time.perf_counter() - started
     results = [*(n.as_json() for n in result.nodes), *gate.results_json()]
     artifacts.write_run_results(project.config.target_dir, results, result.seconds)
     return result
+
+
+@contextmanager
+def _online(project: Project, url: str | None) -> Iterator[BuildSession | None]:
+    """The build's one connection to the online store (None without one); opening it is the one
+    error for a store that is down, not one per view."""
+    if url is None:
+        yield None
+        return
+    with BuildSession(url, what=f"the online store of target '{project.config.target.name}'") as session:
+        yield session
+
+
+@contextmanager
+def _offline(project: Project, online: BuildSession | None) -> Iterator[Any]:
+    """The offline engine the build reads with (None when nothing is materialized)."""
+    if online is None:
+        yield None
+        return
+    with project.offline_engine() as engine:
+        yield engine
 
 
 @contextmanager
@@ -150,7 +165,12 @@ def _data_checks(project: Project, engine: Any) -> Iterator[Callable[[str], None
 
 
 def _run_node(
-    project: Project, name: str, options: BuildOptions, engine: Any, url: str | None, check: Callable[[str], None]
+    project: Project,
+    name: str,
+    options: BuildOptions,
+    engine: Any,
+    online: BuildSession | None,
+    check: Callable[[str], None],
 ) -> NodeResult:
     view = project.definitions.feature_views[name]
     target = project.config.target
@@ -160,12 +180,12 @@ def _run_node(
         return NodeResult(name, "error", str(exc))
     if not view.online:
         return NodeResult(name, "skipped", "online: false")
-    if engine is None or url is None:
+    if engine is None or online is None:
         return NodeResult(name, "skipped", f"no online store configured for target '{target.name}'")
     request = MaterializeRequest(
         definitions=project.definitions,
         view=name,
-        online_url=url,
+        online_url=online.url,
         schema=target.online_schema,
         end=options.end,
         start=options.start,
@@ -173,7 +193,7 @@ def _run_node(
         full_refresh=options.full_refresh,
     )
     try:
-        done = materialize_view(request, engine, file_root=project.config.root)
+        done = materialize_view(request, engine, file_root=project.config.root, session=online, cache=project.warm)
     except FsqlError as exc:
         return NodeResult(name, "error", str(exc), could_not_run=isinstance(exc, MigrationError))
     except Exception as exc:  # a database error: report it on the node, go on with the others
@@ -206,11 +226,15 @@ def materialize_sql(definitions: Definitions, name: str, *, dialect: str) -> str
 
 
 def _write_compiled(project: Project, views: list[str]) -> None:
+    """target/compiled/: each view's materialization SQL and each service's training SQL, compiled
+    once per definitions (a warm project's next build reuses them) and written when changed."""
     dialect = project.config.target.dialect
+    definitions = project.definitions
     for name in views:
-        sql = materialize_sql(project.definitions, name, dialect=dialect)
+        compile_view = partial(materialize_sql, definitions, name, dialect=dialect)
+        sql = project.warm.get_for(definitions, "materialize_sql", (name, dialect), compile_view)
         if sql is not None:
-            artifacts.write_sql(project.config.target_dir, "compiled", dialect, f"materialize/{name}", sql)
+            project.write_sql("compiled", dialect, f"materialize/{name}", sql)
     for service in project.definitions.feature_services:
         project.compile(service=service, dialect=dialect, data_checks=False)
 

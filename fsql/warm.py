@@ -9,6 +9,9 @@ is dropped (definitions, compiled queries, source checks, spine column types) an
 on first use. Environment variables read by templates are not in the stamp: a process that
 changes them should call `Project.forget()`.
 
+Entries derived from one object as well (`get_for`: a query compiled from one Definitions)
+are kept under that object's identity.
+
 Entries that depend on data files as well (a spine file's columns, a file source's schema)
 put that file's stat into their own key, so a rewritten parquet file is probed again.
 """
@@ -107,3 +110,11 @@ class WarmCache:
                     entries.pop(next(iter(entries)))
                 entries[key] = value
         return value
+
+    def get_for(self, owner: object, kind: str, key: Hashable, make: Callable[[], T]) -> T:
+        """`get` for a value derived from `owner` (e.g. one Definitions object) as well: kept
+        under its identity, and made again for any other owner (a build still holding the
+        definitions it started with after the files changed must not leave its value for the
+        new ones). The owner is held with the value, so its id cannot be reused meanwhile."""
+        held, value = self.get(kind, (id(owner), key), lambda: (owner, make()))
+        return value if held is owner else make()

@@ -50,12 +50,22 @@ def probe(url: str, *, what: str) -> None:
     Raises:
         ProjectError: the server cannot be reached or refuses the login.
     """
+    connect_checked(url, what=what).close()
+
+
+def connect_checked(url: str, *, what: str, autocommit: bool = True) -> Any:
+    """A connection to `url`, or the one clear error `probe` gives (a 10 s connect timeout
+    unless the URL sets one); unlike `connect`, the session's settings are left to the caller.
+
+    Raises:
+        ProjectError: the server cannot be reached or refuses the login.
+    """
     import psycopg
 
     info = conninfo(url)
     timeout: dict[str, Any] = {} if "connect_timeout" in info else {"connect_timeout": 10}
     try:
-        psycopg.connect(info, **timeout).close()
+        return psycopg.connect(info, autocommit=autocommit, **timeout)
     except psycopg.OperationalError as exc:
         detail = " ".join(str(exc).split())
         raise ProjectError(

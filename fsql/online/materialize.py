@@ -22,10 +22,12 @@ import enum
 import hashlib
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
@@ -49,12 +51,16 @@ from fsql.online.swap import swap_in
 from fsql.online.tables import (
     STAGE_TABLE,
     OnlineTable,
-    ensure_schema,
+    ensure_schema_locked,
     existing_columns,
     existing_keys,
     missing_columns,
 )
 from fsql.spec import Definitions
+
+if TYPE_CHECKING:
+    from fsql.online.session import BuildSession
+    from fsql.warm import WarmCache
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ class MaterializeRequest:
     start: datetime | None = None  # explicit window start; None: from the watermark
     lateness: timedelta = timedelta(0)
     full_refresh: bool = False
+    schema_ready: bool = False  # the caller (a build's session) ensured the online schema already
     # When the new rows are at least this share of the stored ones, the table is rebuilt and
     # swapped in rather than updated in place (an update moves every row to a new page).
     rebuild_share: float = 0.3
@@ -114,28 +121,34 @@ def materialize_view(
     file_root: Any = None,
     before_commit: Callable[[], None] | None = None,
     after_load: Callable[[], None] | None = None,
+    session: BuildSession | None = None,
+    cache: WarmCache | None = None,
 ) -> MaterializeResult:
     """Materialize one online view (an aggregate view's tiles: `fsql.online.materialize_tiles`).
 
     `after_load` runs once the rows are in, before any swap; `before_commit` after the
-    writes and the state, just before commit (tests hold or fail the run there).
+    writes and the state, just before commit (tests hold or fail the run there). A build
+    passes its `session` (one connection for all its views) and its project's warm `cache`
+    (queries compiled by an earlier build of the same definitions are not compiled again).
     """
     if request.definitions.feature_views[request.view].is_aggregate:
         from fsql.online.materialize_tiles import materialize_tiles
 
+        if session is not None:
+            session.ensure_schema(request.schema)
+            request = replace(request, schema_ready=True)
         return materialize_tiles(
             request, offline, file_root=file_root, before_commit=before_commit, after_load=after_load
         )
     started = time.perf_counter()
     table = OnlineTable(request.schema, request.definitions.feature_views[request.view])
-    _ensure_schema(request)
-    with connect(request.online_url, autocommit=False) as connection, connection.cursor() as cursor:
+    with _view_transaction(request, session) as connection, connection.cursor() as cursor:
         lock_view(cursor, table)
         previous = read_state(cursor, table)
         current = fingerprint(request.definitions, request.view)
         plan, stored_columns = _plan(cursor, table, request.full_refresh)
         window = _window(request, previous, plan, changed=previous.fingerprint not in (None, current))
-        source = _source_state(request, offline, window, previous, file_root)
+        source = _source_state(request, offline, window, previous, file_root, cache)
         late = late_rows(previous, source) if window.start is not None else 0
         if late:
             window = window.everything(f"{late:,} late rows: re-read all rows")
@@ -169,6 +182,19 @@ def materialize_view(
 _REBUILT = "rebuilt and swapped"
 
 
+@contextmanager
+def _view_transaction(request: MaterializeRequest, session: BuildSession | None) -> Iterator[Any]:
+    """The connection one view's run commits on: the build's session's, or one of its own."""
+    if session is None:
+        _ensure_schema(request)
+        with connect(request.online_url, autocommit=False) as connection:
+            yield connection
+        return
+    session.ensure_schema(request.schema)
+    with session.transaction() as connection:
+        yield connection
+
+
 def _window(request: MaterializeRequest, previous: ViewState, plan: Plan, *, changed: bool) -> ReadWindow:
     """What the run reads: everything when the table is new or its rows must be read again."""
     window = incremental_window(previous, end=request.end, start=request.start, lateness=request.lateness)
@@ -180,11 +206,23 @@ def _window(request: MaterializeRequest, previous: ViewState, plan: Plan, *, cha
 
 
 def _source_state(
-    request: MaterializeRequest, offline: OfflineEngine, window: ReadWindow, previous: ViewState, file_root: Any
+    request: MaterializeRequest,
+    offline: OfflineEngine,
+    window: ReadWindow,
+    previous: ViewState,
+    file_root: Any,
+    cache: WarmCache | None,
 ) -> SourceState:
-    query = compile_source_state(
-        request.definitions, request.view, dialect=offline.dialect, lateness=request.lateness, file_root=file_root
+    compile_query = partial(
+        compile_source_state,
+        request.definitions,
+        request.view,
+        dialect=offline.dialect,
+        lateness=request.lateness,
+        file_root=file_root,
     )
+    key = (request.view, offline.dialect, request.lateness, str(file_root))
+    query = compile_query() if cache is None else cache.get_for(request.definitions, "source_state", key, compile_query)
     event_reach, created_reach = previous.reach(request.lateness)
     params = {
         **window.params(),
@@ -281,11 +319,10 @@ def _stage() -> exp.Table:
 
 
 def _ensure_schema(request: MaterializeRequest) -> None:
-    # Concurrent CREATE ... IF NOT EXISTS can still collide: serialise schema setup too.
-    with connect(request.online_url, autocommit=False) as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"fsql:{request.schema}",))
-        ensure_schema(cursor, request.schema)
-        connection.commit()
+    if request.schema_ready:
+        return
+    with connect(request.online_url, autocommit=False) as connection:
+        ensure_schema_locked(connection, request.schema)
 
 
 def _load_latest_rows(

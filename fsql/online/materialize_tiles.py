@@ -32,7 +32,7 @@ from fsql.engines import ROWS_PER_BATCH, OfflineEngine, python_rows
 from fsql.engines.postgres import connect, copy_arrow
 from fsql.online.state import ReadWindow, SourceState, ViewState, incremental_window, late_rows, read_state, write_state
 from fsql.online.swap import swap_in
-from fsql.online.tables import ensure_schema, existing_columns
+from fsql.online.tables import ensure_schema_locked, existing_columns
 from fsql.online.tile_table import TILE_STAGE, TileTable
 from fsql.spec import Definitions
 
@@ -237,10 +237,10 @@ def _create(cursor: Any, table: TileTable, name: str) -> None:
 
 
 def _ensure_schema(request: MaterializeRequest) -> None:
-    with connect(request.online_url, autocommit=False) as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"fsql:{request.schema}",))
-        ensure_schema(cursor, request.schema)
-        connection.commit()
+    if request.schema_ready:  # a build ensured it on its own connection, once
+        return
+    with connect(request.online_url, autocommit=False) as connection:
+        ensure_schema_locked(connection, request.schema)
 
 
 def _warnings(late: int, previous: ViewState, lateness: timedelta) -> list[str]:

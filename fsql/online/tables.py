@@ -201,6 +201,16 @@ def ensure_schema(cursor: Any, schema: str) -> None:
             cursor.execute(exp.Alter(this=state.copy(), kind="TABLE", actions=[column]).sql("postgres"))
 
 
+def ensure_schema_locked(connection: Any, schema: str) -> None:
+    """`ensure_schema` in a transaction of its own, under the schema's advisory lock (concurrent
+    CREATE ... IF NOT EXISTS can still collide), committed at once: the lock is not held while
+    views build."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"fsql:{schema}",))
+        ensure_schema(cursor, schema)
+    connection.commit()
+
+
 # The state of each view's last run. `watermark`: the newest event time read (never the
 # requested end); `created_watermark`: the newest created time read; `behind_rows`: source
 # rows the next run cannot reach (behind watermark - lateness), to tell rows arriving late.
