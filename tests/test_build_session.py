@@ -56,6 +56,24 @@ def test_a_build_of_two_views_opens_one_online_connection_and_ensures_the_schema
     schema_checks = counted(monkeypatch, tables, "ensure_schema")
     assert build(fsql.load_project(project), 2) == [("driver_stats", "success"), ("rider_stats", "success")]
     assert (len(connections), len(schema_checks)) == (1, 1)  # before: 5 connections, 2 checks
+    assert build(fsql.load_project(project), 3) == [("driver_stats", "success"), ("rider_stats", "success")]
+    assert (len(connections), len(schema_checks)) == (2, 1)  # the schema is complete: one catalog read
+
+
+def test_a_state_table_of_an_earlier_release_gets_the_columns_it_lacks(
+    project: Path, postgres_dsn: str, postgres_schema: str
+) -> None:
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        connection.execute(
+            f'CREATE TABLE "{postgres_schema}"."_fsql_state" (view TEXT PRIMARY KEY, watermark TIMESTAMPTZ, '
+            "rows BIGINT, finished_at TIMESTAMPTZ, fingerprint TEXT)"
+        )
+    assert build(fsql.load_project(project), 2) == [("driver_stats", "success"), ("rider_stats", "success")]
+    with psycopg.connect(postgres_dsn) as connection:
+        late = connection.execute(
+            f'SELECT view, late_rows, requested_end FROM "{postgres_schema}"."_fsql_state" ORDER BY view'
+        ).fetchall()
+    assert late == [("driver_stats", 0, t(2).replace(tzinfo=UTC)), ("rider_stats", 0, t(2).replace(tzinfo=UTC))]
 
 
 def test_a_warm_project_builds_again_without_compiling_or_opening_an_engine(

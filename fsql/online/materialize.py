@@ -52,8 +52,7 @@ from fsql.online.tables import (
     STAGE_TABLE,
     OnlineTable,
     ensure_schema_locked,
-    existing_columns,
-    existing_keys,
+    existing_table,
     missing_columns,
 )
 from fsql.spec import Definitions
@@ -247,12 +246,13 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 def _plan(cursor: Any, table: OnlineTable, full_refresh: bool) -> tuple[Plan, dict[str, str]]:
     """How to write the table, and its columns as they are; a changed key or type is an error."""
-    columns = existing_columns(cursor, table)
-    if columns is None:
+    found = existing_table(cursor, table)
+    if found is None:
         return Plan.CREATE, {}
+    columns, keys = found
     if full_refresh:
         return Plan.FULL_REFRESH, columns
-    if missing_columns(table, columns, existing_keys(cursor, table)):
+    if missing_columns(table, columns, keys):
         return Plan.NEW_COLUMNS, columns
     return Plan.INCREMENTAL, columns
 

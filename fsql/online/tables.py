@@ -202,13 +202,23 @@ def ensure_schema(cursor: Any, schema: str) -> None:
 
 
 def ensure_schema_locked(connection: Any, schema: str) -> None:
-    """`ensure_schema` in a transaction of its own, under the schema's advisory lock (concurrent
-    CREATE ... IF NOT EXISTS can still collide), committed at once: the lock is not held while
-    views build."""
+    """`ensure_schema` in a transaction of its own, committed at once. One catalog read when
+    everything is there already (every build but the first); else under the schema's advisory
+    lock, as concurrent CREATE ... IF NOT EXISTS can still collide."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"fsql:{schema}",))
-        ensure_schema(cursor, schema)
+        if not _state_table_complete(cursor, schema):
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"fsql:{schema}",))
+            ensure_schema(cursor, schema)
     connection.commit()
+
+
+def _state_table_complete(cursor: Any, schema: str) -> bool:
+    """Whether the state table exists with every state column (so its schema does too)."""
+    cursor.execute(
+        "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attname = ANY(%s) AND NOT attisdropped",
+        (table_ref(schema, STATE_TABLE).sql("postgres"), [name for name, _ in _STATE_COLUMNS]),
+    )
+    return int(cursor.fetchone()[0]) == len(_STATE_COLUMNS)
 
 
 # The state of each view's last run. `watermark`: the newest event time read (never the
@@ -237,6 +247,23 @@ def existing_columns(cursor: Any, table: OnlineTable, name: str | None = None) -
     )
     rows = cursor.fetchall()
     return {column: type_ for column, type_ in rows} if rows else None
+
+
+def existing_table(cursor: Any, table: OnlineTable) -> tuple[dict[str, str], tuple[str, ...]] | None:
+    """`existing_columns` and `existing_keys` in one catalog read: the columns and types of an
+    online table as it is and its primary key's columns in order, or None when it does not exist."""
+    cursor.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), array_position(i.indkey, a.attnum) "
+        "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary "
+        "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        (table.schema, table.name),
+    )
+    rows = cursor.fetchall()
+    if not rows:
+        return None
+    keys = sorted((position, column) for column, _, position in rows if position is not None)
+    return {column: type_ for column, type_, _ in rows}, tuple(column for _, column in keys)
 
 
 def existing_keys(cursor: Any, table: OnlineTable) -> tuple[str, ...]:
