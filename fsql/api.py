@@ -46,7 +46,7 @@ from fsql.graph import select_views
 from fsql.project import PROJECT_FILE, ProjectConfig, load_project_config
 from fsql.schema_readers import local_path
 from fsql.source_schema import DataCheckReport, check_project_data, check_source_columns
-from fsql.spec import Definitions, SourceKind
+from fsql.spec import Definitions, Source, SourceKind
 from fsql.warm import WarmCache, file_stat, tree_stamp
 
 if TYPE_CHECKING:
@@ -302,19 +302,25 @@ class Project:
         """The data checks of a run, kept while the files they read are unchanged; sources that
         are tables or SQL are checked every time (their schema can change unseen)."""
         views = compiled.request.views
-        sources = [definitions.sources[view.source.name] for view in views]
-        paths = [local_path(s.location, self.config.root) if s.kind is SourceKind.FILE else None for s in sources]
-        # A directory of files can change inside without its own stat changing: checked every time.
-        if any(path is None or path.is_dir() for path in paths):
+        files = self.source_files([definitions.sources[view.source.name] for view in views])
+        if files is None:
             check_source_columns(views, engine, file_root=self.config.root, definitions=definitions, service=service)
             return
-        files = tuple((str(path), file_stat(path)) for path in paths if path is not None)
 
         def check() -> bool:
             check_source_columns(views, engine, file_root=self.config.root, definitions=definitions, service=service)
             return True
 
         self.warm.get("checked", (engine.dialect, compiled.request, service, files), check)
+
+    def source_files(self, sources: Sequence[Source]) -> tuple[tuple[str, Any], ...] | None:
+        """(path, stat) of each source's local file, to key a check of them that is kept while they
+        are unchanged; None when one is a table, a query, remote or a directory of files (which can
+        change inside without its own stat changing): such checks run every time."""
+        paths = [local_path(s.location, self.config.root) if s.kind is SourceKind.FILE else None for s in sources]
+        if any(path is None or path.is_dir() for path in paths):
+            return None
+        return tuple((str(path), file_stat(path)) for path in paths if path is not None)
 
     def write_training_set(self, *, out: Path | None = None, **kwargs: Any) -> tuple[Path, pa.Table]:
         """Build a training set (see `training_set`) and write it as parquet.

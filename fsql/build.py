@@ -160,8 +160,23 @@ def _data_checks(project: Project, engine: Any) -> Iterator[Callable[[str], None
     if not project.data_checks:
         yield lambda name: None
         return
-    with view_checker(project.definitions, project.config.target, root=project.config.root, engine=engine) as check:
-        yield check
+    definitions = project.definitions
+    with view_checker(definitions, project.config.target, root=project.config.root, engine=engine) as check:
+        yield partial(_check_kept, project, definitions, check)
+
+
+def _check_kept(project: Project, definitions: Definitions, check: Callable[[str], None], name: str) -> None:
+    """`check(name)`, unless it passed before on these definitions and the same unchanged files."""
+    files = project.source_files([definitions.sources[definitions.feature_views[name].source]])
+    if files is None:
+        check(name)
+        return
+
+    def passed() -> bool:
+        check(name)  # raises on a mismatch, and nothing is kept
+        return True
+
+    project.warm.get_for(definitions, "view_checked", (name, files), passed)
 
 
 def _run_node(

@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from online_helpers import TWO_VIEWS, stored, t, write_project, write_rider_rows, write_rows
 
 import fsql
 import fsql.online.materialize as materialize
 import fsql.online.tables as tables
+import fsql.source_schema as source_schema
 from fsql.build import BuildOptions
 from fsql.engines import kept
 from fsql.engines.kept import KeptEngine
@@ -83,13 +86,25 @@ def test_a_warm_project_builds_again_without_compiling_or_opening_an_engine(
     assert build(warm, 2) == [("driver_stats", "success"), ("rider_stats", "success")]
     compiled = counted(monkeypatch, materialize, "compile_source_state")
     opened = counted(monkeypatch, kept, "open_engine")
+    checked = counted(monkeypatch, source_schema, "check_sources")
     write_rows(project, [(1, t(2), None, 0.3, "c")])
     assert build(warm, 3) == [("driver_stats", "success"), ("rider_stats", "success")]
-    assert (len(compiled), len(opened)) == (0, 0)
+    assert (len(compiled), len(opened), len(checked)) == (0, 0, 1)  # the rewritten file is checked again
     definitions = project / "definitions" / "defs.yml"
     definitions.write_text(definitions.read_text().replace("ttl: 1d", "ttl: 2d"))
     assert build(warm, 3) == [("driver_stats", "success"), ("rider_stats", "success")]
     assert len(compiled) == 2  # an edited definition is compiled anew
+    warm.close()
+
+
+def test_a_warm_build_checks_a_rewritten_source_file_again(project: Path) -> None:
+    warm = fsql.load_project(project)
+    assert build(warm, 2) == [("driver_stats", "success"), ("rider_stats", "success")]
+    columns = {"driver_id": pa.array([1], pa.int64()), "event_ts": pa.array([t(2)], pa.timestamp("us"))}
+    pq.write_table(pa.table(columns), project / "data" / "stats.parquet")  # no rate, label, created_ts
+    result = warm.build(BuildOptions(end=t(3).replace(tzinfo=UTC)))
+    assert [(n.view, n.status) for n in result.nodes] == [("driver_stats", "error"), ("rider_stats", "success")]
+    assert "rate" in result.nodes[0].message
     warm.close()
 
 
