@@ -277,3 +277,30 @@ def test_count_distinct_tiles_keep_awkward_values_apart(
     assert [v["statuses_1d"] for v in values] == [
         expected_row(trips, defs, d, T - timedelta(minutes=30))["statuses_1d"] for d in (1, 2)
     ]
+
+
+def test_each_entitys_tiles_are_stored_together(tmp_path: Path, postgres_dsn: str, postgres_schema: str) -> None:
+    """A lookup reads one entity's tiles of the longest window: written bucket by bucket, they
+    would lie on as many heap pages as there are tiles (720 random reads for 30 days of 1h
+    tiles); written in (keys, bucket) order they share a few pages. Both a first build and a
+    later incremental one write their tiles in that order."""
+    trips, defs = _trips(), definitions()
+    write_trips(tmp_path, trips)
+    materialize(tmp_path, defs, postgres_dsn, postgres_schema, T - timedelta(hours=5))
+    written = _physical_order(postgres_dsn, postgres_schema)
+    assert len(written) > 50 and written == sorted(written)
+    materialize(tmp_path, defs, postgres_dsn, postgres_schema, T)  # deletes the touched buckets, adds them back
+    with psycopg.connect(postgres_dsn) as connection:
+        rows = connection.execute(
+            f'SELECT driver_id, bucket_start FROM "{postgres_schema}".driver_trips '
+            f'WHERE materialized_at = (SELECT max(materialized_at) FROM "{postgres_schema}".driver_trips) '
+            "ORDER BY ctid"
+        ).fetchall()
+    assert len(rows) > 4 and rows == sorted(rows)
+
+
+def _physical_order(dsn: str, schema: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as connection:
+        return connection.execute(
+            f'SELECT driver_id, bucket_start FROM "{schema}".driver_trips ORDER BY ctid'
+        ).fetchall()

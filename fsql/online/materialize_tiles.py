@@ -222,9 +222,14 @@ def _delete_replaced(cursor: Any, table: TileTable, params: dict[str, Any]) -> i
 
 
 def _insert_staged(cursor: Any, table: TileTable, name: str) -> int:
+    """Add the staged tiles in (keys, bucket) order: a lookup range-scans one entity's tiles of the
+    longest window, and written bucket by bucket they would each lie on a heap page of their own
+    (720 random reads for 30 days of 1h tiles instead of a few pages)."""
     columns = [exp.to_identifier(c, quoted=True) for c in table.value_columns]
-    select = exp.select(*(exp.column(c, quoted=True) for c in table.value_columns)).from_(
-        exp.Table(this=exp.to_identifier(TILE_STAGE, quoted=True))
+    select = (
+        exp.select(*(exp.column(c, quoted=True) for c in table.value_columns))
+        .from_(exp.Table(this=exp.to_identifier(TILE_STAGE, quoted=True)))
+        .order_by(*(exp.column(c, quoted=True) for c in (*table.keys, BUCKET)))
     )
     insert = exp.Insert(this=exp.Schema(this=table.ref(name), expressions=columns), expression=select)
     cursor.execute(insert.sql("postgres", unsupported_level=ErrorLevel.RAISE))
