@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from tile_helpers import (
+    AGGREGATIONS,
     DAY,
     HOUR,
     Trip,
@@ -304,3 +306,23 @@ def _physical_order(dsn: str, schema: str) -> list[tuple[Any, ...]]:
         return connection.execute(
             f'SELECT driver_id, bucket_start FROM "{schema}".driver_trips ORDER BY ctid'
         ).fetchall()
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("fare_max",),  # one window: every tile in one class
+        ("fares", "statuses"),  # only distinct counts: no class merge at all
+        ("last_fare", "fare_min", "fares"),  # 1h and 1d, last with its tie-break, a distinct count beside
+        ("trips", "fare_sd"),  # classes 1h, 1d, 7d; a stddev of one value
+    ],
+)
+def test_views_with_few_windows_or_functions_equal_the_contract(
+    tmp_path: Path, postgres_dsn: str, postgres_schema: str, names: tuple[str, ...]
+) -> None:
+    """The windows are merged from per-class states: these views give the classes their edge cases."""
+    trips = _trips()
+    defs = definitions(tuple(a for a in AGGREGATIONS if a.name in names))
+    write_trips(tmp_path, trips)
+    materialize(tmp_path, defs, postgres_dsn, postgres_schema, T)
+    _assert_online_is_the_contract(postgres_dsn, postgres_schema, defs, trips, T)
