@@ -97,6 +97,46 @@ def test_a_warm_project_builds_again_without_compiling_or_opening_an_engine(
     warm.close()
 
 
+RIDER_WINDOWS = TWO_VIEWS.replace(
+    """  - name: rider_stats
+    entities: [rider]
+    source: riders
+    online: true
+    features:
+      - {name: trips, type: bigint}
+""",
+    """  - name: rider_stats
+    entities: [rider]
+    source: riders
+    online: true
+    granularity: 1h
+    aggregations:
+      - {name: trips, function: sum, expr: trips, windows: [1h, 1d]}
+""",
+)
+
+
+def test_a_warm_project_builds_an_aggregate_view_again_without_compiling(
+    tmp_path: Path, postgres_dsn: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fsql.online.materialize_tiles as materialize_tiles
+
+    root = write_project(tmp_path / "p", postgres_dsn, postgres_schema, RIDER_WINDOWS)
+    write_rows(root, [(1, t(1), None, 0.1, "a")])
+    write_rider_rows(root, [(7, t(1), 3)])
+    warm = fsql.load_project(root)
+    assert build(warm, 2) == [("driver_stats", "success"), ("rider_stats", "success")]
+    tiles = counted(monkeypatch, materialize_tiles, "compile_tiles")
+    states = counted(monkeypatch, materialize_tiles, "compile_source_state")
+    write_rider_rows(root, [(7, t(1), 3), (7, t(2), 4)])
+    assert build(warm, 3) == [("driver_stats", "success"), ("rider_stats", "success")]
+    assert (len(tiles), len(states)) == (0, 0)
+    assert warm.get_online_features(
+        [{"rider_id": 7}], features=["rider_stats:trips_1d"], now=t(3).replace(tzinfo=UTC)
+    ) == [{"rider_id": 7, "trips_1d": 4}]  # the rows read with the kept queries: the new day's trip, not the old one
+    warm.close()
+
+
 def test_a_warm_build_checks_a_rewritten_source_file_again(project: Path) -> None:
     warm = fsql.load_project(project)
     assert build(warm, 2) == [("driver_stats", "success"), ("rider_stats", "success")]

@@ -137,7 +137,7 @@ def materialize_view(
             session.ensure_schema(request.schema)
             request = replace(request, schema_ready=True)
         return materialize_tiles(
-            request, offline, file_root=file_root, before_commit=before_commit, after_load=after_load
+            request, offline, file_root=file_root, before_commit=before_commit, after_load=after_load, cache=cache
         )
     started = time.perf_counter()
     table = OnlineTable(request.schema, request.definitions.feature_views[request.view])

@@ -18,16 +18,23 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
 from fsql.compile.tiles import BUCKET, compile_tiles
-from fsql.compile.watermark import BEHIND_AFTER, BEHIND_BEFORE, NEWEST_CREATED, NEWEST_EVENT, compile_source_state
+from fsql.compile.watermark import (
+    BEHIND_AFTER,
+    BEHIND_BEFORE,
+    NEWEST_CREATED,
+    NEWEST_EVENT,
+    SourceStateQuery,
+    compile_source_state,
+)
 from fsql.engines import ROWS_PER_BATCH, OfflineEngine, python_rows
 from fsql.engines.postgres import connect, copy_arrow
 from fsql.online.state import ReadWindow, SourceState, ViewState, incremental_window, late_rows, read_state, write_state
@@ -38,6 +45,9 @@ from fsql.spec import Definitions
 
 if TYPE_CHECKING:
     from fsql.online.materialize import MaterializeRequest, MaterializeResult
+    from fsql.warm import WarmCache
+
+Q = TypeVar("Q")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CREATED = "created"
@@ -80,8 +90,10 @@ def materialize_tiles(
     file_root: Any = None,
     before_commit: Callable[[], None] | None = None,
     after_load: Callable[[], None] | None = None,
+    cache: WarmCache | None = None,
 ) -> MaterializeResult:
-    """Materialize the tiles of one aggregate view up to `min(request.end, now)`."""
+    """Materialize the tiles of one aggregate view up to `min(request.end, now)`; a build passes
+    its project's warm `cache`, so that a later build of the same definitions compiles nothing."""
     from fsql.online.materialize import MaterializeResult
 
     started = time.perf_counter()
@@ -100,7 +112,7 @@ def materialize_tiles(
         window = incremental_window(previous, end=until, start=request.start, lateness=request.lateness)
         if rebuild:
             window = window.everything(rebuild)
-        source = _source_state(request, offline, window, previous, until, file_root)
+        source = _source_state(request, offline, window, previous, until, file_root, cache)
         late = late_rows(previous, source) if window.start is not None else 0
         if late:
             window = window.everything(f"{late:,} late rows: every retained bucket read again")
@@ -116,7 +128,7 @@ def materialize_tiles(
         name = table.new_name if rebuild and rebuild != _CREATED else table.name
         if rebuild:
             _create(cursor, table, name)
-        rows_read = _stage_tiles(cursor, request, table, offline, params, file_root)
+        rows_read = _stage_tiles(cursor, request, table, offline, params, file_root, cache)
         removed = 0 if rebuild else _delete_replaced(cursor, table, params)
         rows_written = _insert_staged(cursor, table, name)
         if rebuild:
@@ -158,15 +170,21 @@ def _source_state(
     previous: ViewState,
     until: datetime,
     file_root: Any,
+    cache: WarmCache | None,
 ) -> SourceState:
-    # The source-state query reads the view's keys and times only: its aggregate features
-    # are not row expressions, so they are left out of the view it is compiled for.
-    view = request.definitions.feature_views[request.view]
-    bare = replace(view, features=(), aggregations=())
-    definitions = replace(request.definitions, feature_views={**request.definitions.feature_views, view.name: bare})
-    query = compile_source_state(
-        definitions, request.view, dialect=offline.dialect, lateness=request.lateness, file_root=file_root
-    )
+    def compile_query() -> SourceStateQuery:
+        # The source-state query reads the view's keys and times only: its aggregate features
+        # are not row expressions, so they are left out of the view it is compiled for.
+        view = request.definitions.feature_views[request.view]
+        bare = replace(view, features=(), aggregations=())
+        views = {**request.definitions.feature_views, view.name: bare}
+        return compile_source_state(
+            replace(request.definitions, feature_views=views), request.view, dialect=offline.dialect,
+            lateness=request.lateness, file_root=file_root,
+        )  # fmt: skip
+
+    key = (request.view, offline.dialect, request.lateness, str(file_root))
+    query = _compiled(cache, request, "tile_source_state", key, compile_query)
     event_reach, created_reach = previous.reach(request.lateness)
     params = {
         **window.params(),
@@ -193,10 +211,13 @@ def _next_state(
 
 def _stage_tiles(
     cursor: Any, request: MaterializeRequest, table: TileTable, offline: OfflineEngine, params: dict[str, Any],
-    file_root: Any,
+    file_root: Any, cache: WarmCache | None,
 ) -> int:  # fmt: skip
     """The recomputed tiles of every bucket read, into a temporary stage."""
-    query = compile_tiles(request.definitions, request.view, dialect=offline.dialect, file_root=file_root)
+    query = _compiled(
+        cache, request, "tiles", (request.view, offline.dialect, str(file_root)),
+        lambda: compile_tiles(request.definitions, request.view, dialect=offline.dialect, file_root=file_root),
+    )  # fmt: skip
     stage = exp.Table(this=exp.to_identifier(TILE_STAGE, quoted=True))
     cursor.execute(exp.Drop(tables=[stage], kind="TABLE", exists=True).sql("postgres"))
     cursor.execute(table.create_sql(TILE_STAGE, temporary=True))
@@ -205,6 +226,13 @@ def _stage_tiles(
     return copy_arrow(
         cursor, stage, tiles, what=f"feature view '{request.view}'", keys=query.columns[: len(table.keys)]
     )
+
+
+def _compiled(
+    cache: WarmCache | None, request: MaterializeRequest, kind: str, key: Hashable, compile_query: Callable[[], Q]
+) -> Q:
+    """A query compiled once per definitions on a warm project (`cache`), else each time."""
+    return compile_query() if cache is None else cache.get_for(request.definitions, kind, key, compile_query)
 
 
 def _delete_replaced(cursor: Any, table: TileTable, params: dict[str, Any]) -> int:
