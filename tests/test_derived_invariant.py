@@ -22,6 +22,7 @@ from tile_helpers import close
 import fsql
 from fsql.build import BuildOptions
 from fsql.errors import CompileError
+from fsql.online.lookup import HOIST_ROWS
 from fsql.online.result import FeatureStatus, LookupResult
 
 T = datetime(2024, 3, 18, 9, 30, tzinfo=UTC)
@@ -196,9 +197,17 @@ def test_request_fields_alike_in_every_row_are_sent_once_each(online_example: Pa
         elsewhere = T.astimezone(timezone(timedelta(hours=-5)))  # the same instant
         alike_sql, alike = sent([row, {**row, "rider_id": 2, "offered_fare": 3, "offered_at": elsewhere}])
         assert alike_sql == one_sql and (alike["req_0"], alike["req_1"], alike["req_2"]) == (3.0, T, None)
-        mixed_sql, mixed = sent([row, {**row, "offered_fare": 4.0}])
-        assert mixed["req_0"] == [3.0, 4.0] and (mixed["req_1"], mixed["req_2"]) == (T, None)
+        # From HOIST_ROWS rows on, the features of request fields alone are computed once (InitPlans).
+        hoisted = (
+            "(SELECT CAST(CASE WHEN CAST(%(req_0)b",
+            "(SELECT CAST((CAST((CAST(EXTRACT(EPOCH FROM CAST(%(req_2)b",
+        )
+        many_sql, _ = sent([{**row, "rider_id": r} for r in range(HOIST_ROWS)])
+        assert all(f not in one_sql and f in many_sql for f in hoisted)
+        mixed_sql, mixed = sent([row, {**row, "offered_fare": 4.0}] * (HOIST_ROWS // 2))
+        assert mixed["req_0"] == [3.0, 4.0] * (HOIST_ROWS // 2) and (mixed["req_1"], mixed["req_2"]) == (T, None)
         assert mixed_sql != one_sql and "CAST(%(req_0)b AS DOUBLE PRECISION[])" in mixed_sql
+        assert hoisted[0] not in mixed_sql and hoisted[1] in mixed_sql
         _, zeros = sent([{**row, "offered_fare": 0.0}, {**row, "offered_fare": -0.0}])
         assert [math.copysign(1.0, fare) for fare in zeros["req_0"]] == [1.0, -1.0]
         assert store.plan(SERVICE, None, None).statement(plan.params([row], T))[0] == one_sql  # kept per shape

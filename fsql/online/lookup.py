@@ -262,7 +262,7 @@ class Plan:
         self.sql = lookup_sql(request, schema, keys)  # every request field an array
         # The request fields' parameters, and the statement per shape (which of them go as one scalar).
         self._fields = tuple(f"req_{i}" for i in range(len(request.request_fields)))
-        self._shapes: dict[tuple[bool, ...], str] = {}
+        self._shapes: dict[tuple[tuple[bool, ...], bool], str] = {}
         self.names = request.output_names
         self.key_names = tuple(key.name for key in keys)
         # An entity row's key values, as a tuple (itemgetter of one name returns the bare value).
@@ -333,22 +333,25 @@ class Plan:
         a request field whose rows all carry one value goes as one scalar parameter (always so for one
         entity), the others as arrays. Unnesting an array and reading it per row cost Postgres more than
         the derived features' own arithmetic (at 100 entities), and psycopg dumps a scalar for a fraction
-        of a list's cost. Each shape is its own prepared statement; a plan builds each once.
+        of a list's cost. From `HOIST_ROWS` entities on, a derived feature that reads nothing but such
+        scalars is computed once (see `lookup_sql`'s `hoist`). Each shape is its own prepared statement; a plan
+        builds each once.
         """
         sent = self.encode(params)
         fields = self._fields
         if not fields:
             return self.sql, sent
-        shape = tuple(one_value(params[name]) for name in fields)
-        if not any(shape):
+        scalars = tuple(one_value(params[name]) for name in fields)
+        if not any(scalars):
             return self.sql, sent
         sent = dict(sent) if sent is params else sent
-        for name, single in zip(fields, shape, strict=True):
+        for name, single in zip(fields, scalars, strict=True):
             if single:
                 sent[name] = params[name][0]
+        shape = (scalars, len(params["key_0"]) >= HOIST_ROWS)
         sql = self._shapes.get(shape)
         if sql is None:
-            sql = self._shapes[shape] = lookup_sql(self.request, self.schema, self.keys, shape)
+            sql = self._shapes[shape] = lookup_sql(self.request, self.schema, self.keys, *shape)
         return sql, sent
 
     def encode(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -379,6 +382,11 @@ class Plan:
             return bind_keys(self.keys, entity_rows)
         return params
 
+
+# From how many entity rows on a derived feature of scalar request fields alone is computed once (an
+# InitPlan) rather than per row. Bare statements of the example (seconds_between and ln of the request):
+# 2 rows 0.005 ms slower, 10 rows even, 100 rows 0.04 ms faster (0.95 -> 0.91 ms).
+HOIST_ROWS = 10
 
 _INTEGER_KEYS = frozenset({exp.DType.BIGINT, exp.DType.INT})
 
@@ -615,11 +623,19 @@ def _configure(connection: Any) -> None:
 
 
 @lru_cache(maxsize=256)
-def lookup_sql(request: FeatureRequest, schema: str, keys: tuple[Column, ...], scalars: tuple[bool, ...] = ()) -> str:
+def lookup_sql(
+    request: FeatureRequest,
+    schema: str,
+    keys: tuple[Column, ...],
+    scalars: tuple[bool, ...] = (),
+    hoist: bool = False,
+) -> str:
     """The lookup statement for a request; cached, so each request shape is built once.
 
     `scalars`: per request field, whether it is bound as one scalar for every row (see `Plan.statement`)
-    rather than as an array unnested beside the keys; none of them when empty.
+    rather than as an array unnested beside the keys; none of them when empty. `hoist`: compute a derived
+    feature that reads only those scalars (and constants) once per statement, as an uncorrelated scalar
+    subquery (an InitPlan), not once per row (see `HOIST_ROWS`).
     """
     fields = request.request_fields
     scalars = scalars or (False,) * len(fields)
@@ -679,7 +695,9 @@ def lookup_sql(request: FeatureRequest, schema: str, keys: tuple[Column, ...], s
     values = len(query.expressions)
     query = query.select(*meta)
     done = (
-        _with_derived(query, request, values, scalars) if request.derived else query.order_by(_col(_ORDINAL, _REQUEST))
+        _with_derived(query, request, values, scalars, hoist)
+        if request.derived
+        else query.order_by(_col(_ORDINAL, _REQUEST))
     )
     sql = done.sql("postgres", unsupported_level=ErrorLevel.RAISE)
     # Request fields go in psycopg's binary format: its text format quotes every element of a float
@@ -692,7 +710,9 @@ def lookup_sql(request: FeatureRequest, schema: str, keys: tuple[Column, ...], s
 _VALUES = "_fsql_v"
 
 
-def _with_derived(inner: exp.Select, request: FeatureRequest, values: int, scalars: tuple[bool, ...]) -> exp.Select:
+def _with_derived(
+    inner: exp.Select, request: FeatureRequest, values: int, scalars: tuple[bool, ...], hoist: bool
+) -> exp.Select:
     """Derived features, computed by Postgres in the same statement: a projection over the lookup's
     own values, read from a subquery that Postgres may not pull up (OFFSET 0). Pulled up, every read of
     an input would compute its expression again (a ttl's CASE, a window's watermark check in numeric):
@@ -715,6 +735,11 @@ def _with_derived(inner: exp.Select, request: FeatureRequest, values: int, scala
         return exp.cast(exp.Placeholder(this=f"req_{i}"), exp.DataType(this=field.type))
 
     outer = project_derived(outer, request, read_request=read, dialect="postgres", insert_at=values)
+    if hoist:
+        derived = {f.output_name for d in request.derived for f in d.features}
+        for select in outer.expressions:
+            if select.alias in derived and select.this.find(exp.Column) is None:  # parameters and constants
+                select.set("this", exp.Subquery(this=exp.select(select.this.copy())))
     return outer.order_by(_col(_ORDINAL, _VALUES))
 
 
