@@ -208,6 +208,8 @@ def test_request_fields_alike_in_every_row_are_sent_once_each(online_example: Pa
         assert mixed["req_0"] == [3.0, 4.0] * (HOIST_ROWS // 2) and (mixed["req_1"], mixed["req_2"]) == (T, None)
         assert mixed_sql != one_sql and "CAST(%(req_0)b AS DOUBLE PRECISION[])" in mixed_sql
         assert hoisted[0] not in mixed_sql and hoisted[1] in mixed_sql
+        _, naive = sent([row, {**row, "offered_at": T.replace(tzinfo=None)}])  # naive is UTC: the same instant
+        assert naive["req_1"] == T and naive["req_1"].tzinfo is not None
         _, zeros = sent([{**row, "offered_fare": 0.0}, {**row, "offered_fare": -0.0}])
         assert [math.copysign(1.0, fare) for fare in zeros["req_0"]] == [1.0, -1.0]
         assert store.plan(SERVICE, None, None).statement(plan.params([row], T))[0] == one_sql  # kept per shape
