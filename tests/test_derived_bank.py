@@ -138,6 +138,27 @@ def test_bank_in_bigquery_sql_transpiled_to_duckdb() -> None:
     assert_bank(_on_duckdb(sqlglot.transpile(sql, read="bigquery", write="duckdb")[0]))
 
 
+def _on_postgres(dsn: str, sql: str, params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`sql` run once per parameter set on a table of the bank's inputs; all the rows, in order."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        connection.execute(
+            "CREATE TEMP TABLE inputs (id bigint, a double precision, b bigint, c double precision, "
+            "t0 timestamptz, t1 timestamptz)"
+        )
+        rows = []
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO inputs VALUES (%s, %s, %s, %s, %s, %s)",
+                [tuple(row.values()) for row in INPUTS.to_pylist()],
+            )
+            for bound in params:
+                cursor.execute(sql, bound, prepare=True, binary=True)
+                names = [d.name for d in cursor.description or ()]
+                rows += [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return rows
+
+
 @pytest.mark.postgres
 def test_bank_on_postgres_with_the_request_field_bound_as_the_lookup_binds_it(postgres_dsn: str) -> None:
     # The online lookup's shape: request fields unnested WITH ORDINALITY from a typed array parameter.
@@ -151,21 +172,18 @@ def test_bank_on_postgres_with_the_request_field_bound_as_the_lookup_binds_it(po
     )
     on = exp.EQ(this=exp.column("n", "request", quoted=True), expression=exp.column("id", "inputs", quoted=True))
     sql = bank_sql("postgres", exp.column("r", "request", quoted=True), unnest, on)
-    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.execute(
-            "CREATE TEMP TABLE inputs (id bigint, a double precision, b bigint, c double precision, "
-            "t0 timestamptz, t1 timestamptz)"
-        )
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO inputs VALUES (%s, %s, %s, %s, %s, %s)",
-                [tuple(row.values()) for row in INPUTS.to_pylist()],
-            )
-            cursor.execute(sql, {"r": REQUEST})
-            names = [d.name for d in cursor.description or ()]
-            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    assert_bank(rows)
+    assert_bank(_on_postgres(postgres_dsn, sql.replace("%(r)s", "%(r)b"), [{"r": REQUEST}]))
+
+
+@pytest.mark.postgres
+def test_bank_on_postgres_with_the_request_field_bound_as_one_scalar(postgres_dsn: str) -> None:
+    # The lookup's shape when every entity row sends one value: a typed scalar parameter, NULL included.
+    scalar = exp.cast(exp.Placeholder(this="r"), exp.DataType(this=exp.DType.DOUBLE))
+    one_row = exp.select(exp.Literal.number(1)).subquery("one_row", copy=False)
+    on = exp.column("id", "inputs", quoted=True).eq(exp.Placeholder(this="id"))
+    sql = bank_sql("postgres", scalar, one_row, on)  # one statement per row, each with its own r
+    params = [{"r": r, "id": index + 1} for index, r in enumerate(REQUEST)]
+    assert_bank(_on_postgres(postgres_dsn, sql.replace("%(r)s", "%(r)b"), params))
 
 
 @pytest.mark.spark

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from fsql.definitions import parse_feature_ref
 from fsql.derived import DerivedFeature, DerivedView, RequestField
@@ -37,7 +38,7 @@ class DerivedRequest:
     # `view:feature` -> the output name the input is read under in the same query.
     inputs: tuple[tuple[str, str], ...]
 
-    @property
+    @cached_property  # read by every online lookup of a plan
     def request_fields(self) -> tuple[RequestField, ...]:
         return self.view.request_of([f.feature for f in self.features])
 
@@ -65,7 +66,7 @@ class FeatureRequest:
         plain = tuple(f.output_name for v in self.views for f in v.features if not f.hidden)
         return plain + tuple(f.output_name for d in self.derived for f in d.features)
 
-    @property
+    @cached_property  # read by every online lookup of a plan
     def request_fields(self) -> tuple[RequestField, ...]:
         """The request fields the derived features read, each once (a type conflict is refused when resolved)."""
         fields: dict[str, RequestField] = {}

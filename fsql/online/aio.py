@@ -179,8 +179,9 @@ class _Dropped(OperationalError):
 
 async def execute(connection: AsyncConnection[Any], plan: Plan, params: dict[str, Any], schema: str) -> list[Any]:
     """`fsql.online.lookup.execute` on an async connection."""
+    sql, sent = plan.statement(params)
     try:
-        cursor = await connection.execute(plan.sql, plan.encode(params), prepare=True, binary=True)
+        cursor = await connection.execute(sql, sent, prepare=True, binary=True)
     except UndefinedTable:
         sql, args = missing_tables_query(plan.request, schema)
         absent = [row[0] for row in await (await connection.execute(sql, args)).fetchall()]
