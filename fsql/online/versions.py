@@ -38,6 +38,8 @@ BEATEN = "_fsql_beaten"  # in `kept_keys`: the stored row beats the row read of 
 KEPT_TABLE = "_fsql_kept"  # a temporary table: the kept keys, COPYed in to join the live table on
 _READ, _STORED = "_fsql_read", "_fsql_stored"
 _BLOCK_BYTES = 8 << 20  # CSV of the stored versions parsed into arrow this many bytes at a time
+# The CSV is read by `read_copied_csv`: ISO times and exact floats, whatever the server's defaults.
+_SESSION = "SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3"
 
 
 class ReadVersions:
@@ -116,6 +118,7 @@ class StoredVersions:
     def _read(self) -> None:
         try:
             with connect(self._url) as connection, connection.cursor() as cursor:
+                cursor.execute(_SESSION)
                 self._result = _copy_out(cursor, stored_versions_sql(self._table), self._stop)
         except _Stopped:
             pass
