@@ -55,6 +55,7 @@ from fsql.online.tables import (
     existing_table,
     missing_columns,
 )
+from fsql.online.versions import ReadVersions, StoredVersions, complete_beside, kept_keys
 from fsql.spec import Definitions
 
 if TYPE_CHECKING:
@@ -279,14 +280,44 @@ def _write(
     # completes it with the stored rows they do not beat and swaps it in; a small one upserts
     # from it in place and drops it.
     _create(cursor, table, table.new_name)
-    beside = table.ref(table.new_name)
-    rows_read = _load_latest_rows(cursor, request, beside, offline, window, file_root)
+    if offline.is_database(request.online_url):
+        return _write_in_database(cursor, table, plan, stored_columns, request, offline, window, file_root)
+    stored_rows = 0 if plan is Plan.NEW_COLUMNS else _stored_rows(cursor, table)
+    with StoredVersions(request.online_url, table) as stored:
+        # A large run's stored versions are read while the COPY goes on, from the moment it is large.
+        read = ReadVersions(table, large_from=request.rebuild_share * stored_rows, on_large=stored.start)
+        rows_read = _load_latest_rows(cursor, request, table.ref(table.new_name), offline, window, file_root, read)
+        if plan is Plan.NEW_COLUMNS or (rows_read and read.large):
+            kept = kept_keys(table, read.table(), stored.result())
+            written = complete_beside(cursor, table, stored_columns, kept, rows_read=rows_read)
+            return rows_read, written, "" if plan is Plan.NEW_COLUMNS else _REBUILT
+    return rows_read, _upsert_beside(cursor, table), ""
+
+
+def _write_in_database(
+    cursor: Any,
+    table: OnlineTable,
+    plan: Plan,
+    stored_columns: dict[str, str],
+    request: MaterializeRequest,
+    offline: OfflineEngine,
+    window: ReadWindow,
+    file_root: Any,
+) -> tuple[int, int, str]:
+    """`_write` when offline and online are one database: the rows never leave it, nor their versions."""
+    rows_read = _load_latest_rows(cursor, request, table.ref(table.new_name), offline, window, file_root)
     if plan is Plan.NEW_COLUMNS or (rows_read and rows_read >= request.rebuild_share * _stored_rows(cursor, table)):
         written = _merge_beside(cursor, table, stored_columns, rows_read)
         return rows_read, written, "" if plan is Plan.NEW_COLUMNS else _REBUILT
+    return rows_read, _upsert_beside(cursor, table), ""
+
+
+def _upsert_beside(cursor: Any, table: OnlineTable) -> int:
+    """A small run: upsert the rows read from the table beside into the live one, and drop it."""
+    beside = table.ref(table.new_name)
     written = upsert_staged(cursor, table, source=beside)
     cursor.execute(exp.Drop(tables=[beside.copy()], kind="TABLE").sql("postgres"))
-    return rows_read, written, ""
+    return written
 
 
 def lock_view(cursor: Any, table: OnlineTable) -> None:
@@ -332,8 +363,10 @@ def _load_latest_rows(
     offline: OfflineEngine,
     window: ReadWindow,
     file_root: Any,
+    versions: ReadVersions | None = None,
 ) -> int:
-    """Fill `destination` with the latest row per entity in the window (COPY, or INSERT ... SELECT)."""
+    """Fill `destination` with the latest row per entity in the window (COPY, or INSERT ... SELECT);
+    `versions` sees the rows COPYed on their way."""
     query = compile_latest_rows(request.definitions, request.view, dialect=offline.dialect, file_root=file_root)
     params = _only(window.params(), query.parameters)
     if offline.is_database(request.online_url):
@@ -343,6 +376,8 @@ def _load_latest_rows(
         return int(cursor.rowcount)
     # The rows stream from the engine into one COPY, a batch at a time: never whole in memory.
     rows = offline.query_batches(query.sql, params=params, node=request.view, rows_per_batch=ROWS_PER_BATCH)
+    if versions is not None:
+        rows = versions.stream(rows)
     return copy_arrow(
         cursor,
         destination,
