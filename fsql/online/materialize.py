@@ -55,7 +55,7 @@ from fsql.online.tables import (
     existing_table,
     missing_columns,
 )
-from fsql.online.versions import ReadVersions, StoredVersions, complete_beside, kept_keys
+from fsql.online.versions import ReadVersions, StoredVersions, complete_beside, kept_keys, stored_values
 from fsql.spec import Definitions
 
 if TYPE_CHECKING:
@@ -443,13 +443,7 @@ def _merge_beside(cursor: Any, table: OnlineTable, stored_columns: dict[str, str
     cursor.execute(losers.sql("postgres", unsupported_level=ErrorLevel.RAISE))
     lost = int(cursor.rowcount)
     columns = (*table.value_columns, MATERIALIZED_AT)
-    types = table.expected_types()
-    kept_values = [
-        _column(c, stored)
-        if c in stored_columns
-        else exp.cast(exp.Null(), exp.DataType.build(types[c], dialect="postgres"))
-        for c in columns
-    ]
+    kept_values = stored_values(table, stored_columns, stored)
     replaced = exp.select(exp.Literal.number(1)).from_(beside.copy().as_("staged")).where(same_keys.copy())
     kept = exp.select(*kept_values).from_(table.ref().as_("stored")).where(exp.Not(this=exp.Exists(this=replaced)))
     into = exp.Schema(this=beside, expressions=[exp.to_identifier(c, quoted=True) for c in columns])

@@ -272,16 +272,22 @@ def _delete_beaten_sql(table: OnlineTable, kept_table: exp.Table) -> str:
     return delete.sql("postgres", unsupported_level=ErrorLevel.RAISE)
 
 
-def _insert_kept_sql(table: OnlineTable, stored_columns: dict[str, str], kept_table: exp.Table) -> str:
-    stored, kept = exp.to_identifier("stored", quoted=True), exp.to_identifier("kept", quoted=True)
-    columns = (*table.value_columns, MATERIALIZED_AT)
+def stored_values(table: OnlineTable, stored_columns: dict[str, str], stored: exp.Identifier) -> list[exp.Expr]:
+    """A stored row's values for every column of the table beside (and materialized_at), in
+    order: a column the live table lacks (a new feature) is NULL of its type."""
     types = table.expected_types()
-    values = [
+    return [
         _column(c, stored)
         if c in stored_columns
         else exp.cast(exp.Null(), exp.DataType.build(types[c], dialect="postgres"))
-        for c in columns
+        for c in (*table.value_columns, MATERIALIZED_AT)
     ]
+
+
+def _insert_kept_sql(table: OnlineTable, stored_columns: dict[str, str], kept_table: exp.Table) -> str:
+    stored, kept = exp.to_identifier("stored", quoted=True), exp.to_identifier("kept", quoted=True)
+    columns = (*table.value_columns, MATERIALIZED_AT)
+    values = stored_values(table, stored_columns, stored)
     select = (
         exp.select(*values)
         .from_(table.ref().as_("stored"))
