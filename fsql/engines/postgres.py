@@ -316,7 +316,9 @@ class PostgresEngine(WholeResultBatches):
         target = exp.to_table(name)
         target.this.set("quoted", True)
         with self.connection.cursor() as cursor:
-            cursor.execute(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True).sql("postgres"))
+            # Qualified: a bare DROP would take a table of that name from the search path.
+            temporary = exp.Table(this=target.this.copy(), db=exp.to_identifier("pg_temp"))
+            cursor.execute(exp.Drop(tables=[temporary], kind="TABLE", exists=True).sql("postgres"))
             cursor.execute(create_table_sql(target, table.schema, temporary=True))
             try:
                 copy_arrow(cursor, target, table, what="the spine")

@@ -39,7 +39,7 @@ from fsql.engines import ROWS_PER_BATCH, OfflineEngine, python_rows
 from fsql.engines.postgres import connect, copy_arrow
 from fsql.online.state import ReadWindow, SourceState, ViewState, incremental_window, late_rows, read_state, write_state
 from fsql.online.swap import swap_in
-from fsql.online.tables import ensure_schema_locked, existing_columns
+from fsql.online.tables import ensure_schema_locked, existing_columns, temporary_table
 from fsql.online.tile_table import TILE_STAGE, TileTable
 from fsql.spec import Definitions
 
@@ -218,8 +218,8 @@ def _stage_tiles(
         cache, request, "tiles", (request.view, offline.dialect, str(file_root)),
         lambda: compile_tiles(request.definitions, request.view, dialect=offline.dialect, file_root=file_root),
     )  # fmt: skip
-    stage = exp.Table(this=exp.to_identifier(TILE_STAGE, quoted=True))
-    cursor.execute(exp.Drop(tables=[stage], kind="TABLE", exists=True).sql("postgres"))
+    stage = temporary_table(TILE_STAGE)
+    cursor.execute(exp.Drop(tables=[stage.copy()], kind="TABLE", exists=True).sql("postgres"))
     cursor.execute(table.create_sql(TILE_STAGE, temporary=True))
     used = {name: value for name, value in params.items() if name in query.parameters}
     tiles = offline.query_batches(query.sql, params=used, node=request.view, rows_per_batch=ROWS_PER_BATCH)
@@ -238,7 +238,7 @@ def _compiled(
 def _delete_replaced(cursor: Any, table: TileTable, params: dict[str, Any]) -> int:
     """Delete the stored tiles of every bucket read (they are recomputed whole) and those past retention."""
     bucket = exp.column(BUCKET, quoted=True)
-    stage = exp.Table(this=exp.to_identifier(TILE_STAGE, quoted=True))
+    stage = temporary_table(TILE_STAGE)
     replaced: exp.Expr = exp.In(this=bucket.copy(), query=exp.select(bucket.copy()).from_(stage).subquery())
     if params["from_bucket"] is None:
         replaced = exp.true()  # every bucket was read
@@ -256,7 +256,7 @@ def _insert_staged(cursor: Any, table: TileTable, name: str) -> int:
     columns = [exp.to_identifier(c, quoted=True) for c in table.value_columns]
     select = (
         exp.select(*(exp.column(c, quoted=True) for c in table.value_columns))
-        .from_(exp.Table(this=exp.to_identifier(TILE_STAGE, quoted=True)))
+        .from_(temporary_table(TILE_STAGE))
         .order_by(*(exp.column(c, quoted=True) for c in (*table.keys, BUCKET)))
     )
     insert = exp.Insert(this=exp.Schema(this=table.ref(name), expressions=columns), expression=select)

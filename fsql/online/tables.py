@@ -28,6 +28,13 @@ STAGE_TABLE = "_fsql_stage"  # a temporary table: in the session's own schema, n
 RESERVED_TABLE_PREFIX = "_fsql"
 MAX_IDENTIFIER_BYTES = 63  # Postgres's NAMEDATALEN - 1: longer names are silently truncated
 
+
+def temporary_table(name: str) -> exp.Table:
+    """A temporary table by its qualified name (`pg_temp.<name>`): a DROP IF EXISTS of the bare name
+    would drop a user's table of that name on the search path when no temporary one exists yet."""
+    return exp.Table(this=exp.to_identifier(name, quoted=True), db=exp.to_identifier("pg_temp"))
+
+
 # What Postgres's format_type() says for each canonical type, to compare with what exists.
 FORMAT_TYPE = {
     exp.DType.BIGINT: "bigint",
