@@ -395,3 +395,167 @@ def test_stored_versions_read_the_same_whatever_the_server_sessions_date_style(
         {"driver_id": 1, "feature_ts": utc(t(2)), "created_ts": utc(t(2, 1))},
         {"driver_id": 2, "feature_ts": utc(t(2, 3)), "created_ts": None},
     ]
+
+
+FLOAT_KEYS = (
+    DEFINITIONS.replace("{name: driver_id, type: bigint}", "{name: driver_id, type: double}")
+    .replace("columns: {driver_id: bigint,", "columns: {driver_id: float32,")
+    .replace("    online: true\n", PUSHED_FLAG, 1)
+)
+
+
+def write_float_keyed(root: Path, label: str, day: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    keys = [0.1, 0.5, 1.3, 2.0 / 3.0]
+    table = pa.table(
+        {
+            "driver_id": pa.array(keys, pa.float32()),
+            "event_ts": pa.array([t(day)] * len(keys), pa.timestamp("us")),
+            "created_ts": pa.array([None] * len(keys), pa.timestamp("us")),
+            "rate": pa.array([0.1] * len(keys), pa.float64()),
+            "label": pa.array([label] * len(keys), pa.string()),
+        }
+    )
+    pq.write_table(table, root / "data" / "stats.parquet")
+
+
+@PATHS
+def test_a_double_key_read_from_a_float32_column_finds_its_stored_row(
+    tmp_path: Path, postgres_dsn: str, postgres_schema: str, rebuild_share: float
+) -> None:
+    # The rows read keep the source's float32 keys; the table stores them as the doubles their text
+    # says (0.1, not 0.10000000149...): the rebuild must compare them as stored, as the upsert does.
+    project = write_project(tmp_path / "p", postgres_dsn, postgres_schema, FLOAT_KEYS)
+    write_float_keyed(project, "old", 2)
+    run(project, t(3))
+    write_float_keyed(project, "new", 3)
+    result = run(project, t(4), start=EVERYTHING, rebuild_share=rebuild_share)
+    with psycopg.connect(postgres_dsn) as connection:
+        query = f'SELECT driver_id, label FROM "{postgres_schema}".driver_stats ORDER BY 1'
+        rows = connection.execute(query).fetchall()
+    assert rows == [(0.1, "new"), (0.5, "new"), (0.6666667, "new"), (1.3, "new")]
+    assert (result.rows_read, result.rows_written) == (4, 4)
+
+
+def test_a_large_run_finishes_when_another_session_queues_an_exclusive_lock_on_the_live_table(
+    project: Path, postgres_dsn: str, postgres_schema: str, batches: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run reads the live table in its transaction (it counts the stored rows), so an ALTER TABLE,
+    # VACUUM FULL or REINDEX asked for meanwhile queues behind the run; the reader of the stored
+    # versions, on a connection of its own, would queue behind that, and the run wait for the reader:
+    # a wait Postgres cannot see as a deadlock. The run must not wait for ever.
+    write_rows(project, [(d, t(2), None, 0.2, "old") for d in range(100)])
+    run(project, t(3))
+    write_rows(project, [(d, t(3), None, 0.3, "new") if d < 90 else (d, t(1), None, 0.1, "older") for d in range(100)])
+    live = f'"{postgres_schema}".driver_stats'
+    outcome: dict[str, str] = {}
+
+    def lock() -> None:
+        with psycopg.connect(postgres_dsn) as locker:
+            locker.execute("SET lock_timeout = '30s'")  # a run that hangs makes this lock time out
+            try:
+                locker.execute(f"LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE")
+                outcome["lock"] = "taken"
+            except psycopg.errors.LockNotAvailable:
+                outcome["lock"] = "timed out"
+            except psycopg.Error as exc:  # the table it waited for was swapped out and dropped
+                outcome["lock"] = type(exc).__name__
+
+    locker = threading.Thread(target=lock)
+    real_start = versions.StoredVersions.start
+
+    def start(self: versions.StoredVersions) -> None:
+        if locker.ident is not None:  # result() starts the reader too: once is enough
+            return real_start(self)
+        locker.start()
+        with psycopg.connect(postgres_dsn, autocommit=True) as watcher:
+            while not watcher.execute(
+                f"SELECT count(*) FROM pg_locks WHERE relation = '{live}'::regclass AND NOT granted"
+            ).fetchone()[0]:
+                threading.Event().wait(0.01)
+        return real_start(self)
+
+    monkeypatch.setattr(versions.StoredVersions, "start", start)
+    result = run(project, t(4), start=EVERYTHING, rebuild_share=REBUILD)
+    locker.join()
+    assert outcome["lock"] != "timed out"
+    assert "rebuilt and swapped" in result.note
+    labels = {k: v[1] for k, v in stored(postgres_dsn, postgres_schema).items()}
+    assert labels == {d: "new" if d < 90 else "old" for d in range(100)}
+    assert (result.rows_read, result.rows_written) == (100, 90)
+
+
+@pytest.fixture
+def stored_table(project: Path, postgres_dsn: str, postgres_schema: str) -> tuple[str, OnlineTable]:
+    write_rows(project, [(d, t(2), None, 0.2, "old") for d in range(2000)])
+    run(project, t(3))
+    loaded = fsql.load_project(project)
+    assert loaded.config.target.online_url is not None
+    view = loaded.definitions.feature_views["driver_stats"]
+    return loaded.config.target.online_url, OnlineTable(postgres_schema, view)
+
+
+def test_a_reader_stopped_in_the_middle_of_its_copy_ends_it_quietly(
+    stored_table: tuple[str, OnlineTable],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url, table = stored_table
+    monkeypatch.setattr(versions, "_BLOCK_BYTES", 1)  # the stop is looked at after every row
+    first_row = threading.Event()
+    real_rows = versions._copy_rows
+    reader = versions.StoredVersions(url, table)
+
+    def rows(connection: Any, statement: str) -> Any:
+        copied = real_rows(connection, statement)
+        yield next(copied)
+        first_row.set()
+        reader._stop.wait()  # the run has left: the COPY is still going on the server
+        yield from copied
+
+    monkeypatch.setattr(versions, "_copy_rows", rows)
+    with caplog.at_level("WARNING"), reader:
+        reader.start()
+        first_row.wait()
+    assert not [r for r in caplog.records if r.name.startswith("psycopg")], caplog.text
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("fsql stored versions")]
+    assert reader._error is None  # a stop is not a failure
+
+
+def test_a_failed_read_of_the_stored_versions_names_the_table(
+    stored_table: tuple[str, OnlineTable], postgres_dsn: str, postgres_schema: str
+) -> None:
+    url, table = stored_table
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        connection.execute(f'DROP TABLE "{postgres_schema}".driver_stats')
+    with (
+        pytest.raises(fsql.FsqlError, match=rf'"{postgres_schema}"."driver_stats"'),
+        versions.StoredVersions(url, table) as reader,
+    ):
+        reader.result()
+
+
+def test_a_table_of_the_users_named_like_fsqls_temporary_ones_is_never_dropped(
+    project: Path, postgres_dsn: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fsql drops its temporary tables before making them; an unqualified DROP would take a table of
+    # the same name from the search path when no temporary one exists yet.
+    with psycopg.connect(postgres_dsn, autocommit=True) as connection:
+        for name in (versions.KEPT_TABLE, "_fsql_stage"):
+            connection.execute(f'CREATE TABLE "{postgres_schema}"."{name}" (mine text)')
+    monkeypatch.setenv("PGOPTIONS", f"-c search_path={postgres_schema}")
+    write_rows(project, [(d, t(2), None, 0.2, "old") for d in range(10)])
+    run(project, t(3))
+    write_rows(project, [(d, t(3), None, 0.3, "new") for d in range(5)])  # drivers 5-9 are kept
+    run(project, t(4), start=EVERYTHING, rebuild_share=REBUILD)
+    fsql.load_project(project).push(
+        "driver_stats", [{"driver_id": 1, "event_ts": t(5), "created_ts": None, "rate": 0.9, "label": "pushed"}]
+    )
+    with psycopg.connect(postgres_dsn) as connection:
+        tables = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE '\\_fsql\\_%%' ORDER BY 1",
+            (postgres_schema,),
+        ).fetchall()
+    assert [name for (name,) in tables] == ["_fsql_kept", "_fsql_stage", "_fsql_state"]

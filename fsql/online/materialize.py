@@ -54,8 +54,9 @@ from fsql.online.tables import (
     ensure_schema_locked,
     existing_table,
     missing_columns,
+    temporary_table,
 )
-from fsql.online.versions import ReadVersions, StoredVersions, complete_beside, kept_keys, stored_values
+from fsql.online.versions import Locked, ReadVersions, StoredVersions, complete_beside, kept_keys, stored_values
 from fsql.spec import Definitions
 
 if TYPE_CHECKING:
@@ -288,8 +289,12 @@ def _write(
         read = ReadVersions(table, large_from=request.rebuild_share * stored_rows, on_large=stored.start)
         rows_read = _load_latest_rows(cursor, request, table.ref(table.new_name), offline, window, file_root, read)
         if plan is Plan.NEW_COLUMNS or (rows_read and read.large):
-            kept = kept_keys(table, read.table(), stored.result())
-            written = complete_beside(cursor, table, stored_columns, kept, rows_read=rows_read)
+            try:
+                kept = kept_keys(table, read.table(), stored.result())
+            except Locked:  # an exclusive lock is queued behind this run: decide under its own lock
+                written = _merge_beside(cursor, table, stored_columns, rows_read)
+            else:
+                written = complete_beside(cursor, table, stored_columns, kept, rows_read=rows_read)
             return rows_read, written, "" if plan is Plan.NEW_COLUMNS else _REBUILT
     return rows_read, _upsert_beside(cursor, table), ""
 
@@ -346,7 +351,7 @@ def _create(cursor: Any, table: OnlineTable, name: str) -> None:
 
 
 def _stage() -> exp.Table:
-    return exp.Table(this=exp.to_identifier(STAGE_TABLE, quoted=True))
+    return temporary_table(STAGE_TABLE)
 
 
 def _ensure_schema(request: MaterializeRequest) -> None:

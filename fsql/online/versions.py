@@ -32,14 +32,19 @@ from sqlglot.errors import ErrorLevel
 from fsql.compile.latest import CREATED_TS_COLUMN, FEATURE_TS, MATERIALIZED_AT
 from fsql.engines.postgres import arrow_schema, connect, copy_arrow, create_table_sql, read_copied_csv
 from fsql.errors import ExecutionError
-from fsql.online.tables import OnlineTable
+from fsql.online.tables import OnlineTable, temporary_table
 
 BEATEN = "_fsql_beaten"  # in `kept_keys`: the stored row beats the row read of its key (which is deleted)
 KEPT_TABLE = "_fsql_kept"  # a temporary table: the kept keys, COPYed in to join the live table on
 _READ, _STORED = "_fsql_read", "_fsql_stored"
 _BLOCK_BYTES = 8 << 20  # CSV of the stored versions parsed into arrow this many bytes at a time
 # The CSV is read by `read_copied_csv`: ISO times and exact floats, whatever the server's defaults.
-_SESSION = "SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3"
+# The reader waits at most LOCK_WAIT for its lock on the live table. The run's transaction already
+# reads that table, so a wait means another session's exclusive lock (ALTER TABLE, VACUUM FULL) is
+# queued behind the run, and the reader behind it: a wait the server cannot see as a deadlock, since
+# the run waits for the reader in Python. The run then decides in Postgres instead (`Locked`).
+LOCK_WAIT = "1s"
+_SESSION = f"SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3; SET lock_timeout = '{LOCK_WAIT}'"
 
 
 class ReadVersions:
@@ -75,6 +80,10 @@ class ReadVersions:
         return pa.Table.from_batches(self._parts, schema=self._schema)
 
 
+class Locked(Exception):
+    """The reader of the stored versions could not take its lock on the live table in time."""
+
+
 class StoredVersions:
     """The stored keys and versions of an online table, COPYed out in a thread once started.
 
@@ -106,7 +115,12 @@ class StoredVersions:
             self._thread.start()
 
     def result(self) -> pa.Table:
-        """The stored versions (waits for the COPY to end; its error, if any, is raised here)."""
+        """The stored versions (waits for the COPY to end; its error, if any, is raised here).
+
+        Raises:
+            Locked: another session's exclusive lock on the live table is queued (see `LOCK_WAIT`).
+            ExecutionError: the read failed; the message names the table.
+        """
         self.start()
         assert self._thread is not None
         self._thread.join()
@@ -116,18 +130,34 @@ class StoredVersions:
         return self._result
 
     def _read(self) -> None:
+        from psycopg import errors
+
         try:
-            with connect(self._url) as connection, connection.cursor() as cursor:
-                cursor.execute(_SESSION)
-                self._result = _copy_out(cursor, stored_versions_sql(self._table), self._stop)
+            with connect(self._url) as connection:
+                try:
+                    with connection.cursor() as cursor:
+                        cursor.execute(_SESSION)
+                        self._result = _copy_out(cursor, stored_versions_sql(self._table), self._stop)
+                except BaseException:
+                    # A COPY may still be running: closing the connection ends it on the server,
+                    # where psycopg's rollback on leaving would fail (and log) on a busy connection.
+                    connection.close()
+                    raise
         except _Stopped:
             pass
-        except BaseException as exc:  # handed to the run's thread by result()
+        except errors.LockNotAvailable as exc:
+            self._error = Locked(str(exc))
+        except (errors.Error, ExecutionError) as exc:  # handed to the run's thread by result()
+            self._error = ExecutionError(
+                f"reading the stored versions of online table {self._table.ref().sql('postgres')} "
+                f"(feature view '{self._table.name}') failed: {exc}"
+            )
+        except BaseException as exc:
             self._error = exc
 
 
 class _Stopped(Exception):
-    """Raised inside the COPY to leave it early: psycopg then cancels it on the server."""
+    """Raised inside the COPY to leave it early (the connection is then closed, which ends it)."""
 
 
 def _copy_out(cursor: Any, select: exp.Select, stop: threading.Event) -> pa.Table:
@@ -169,7 +199,7 @@ def _copy_rows(connection: Any, statement: str) -> Iterator[bytes]:
 def _check(result: Any, expected: Any) -> None:
     if result is None or result.status != expected:
         message = (result.error_message or b"").decode(errors="replace").strip() if result is not None else ""
-        raise ExecutionError(f"reading the stored versions of an online table failed: {message or 'no result'}")
+        raise ExecutionError(message or "no result")
 
 
 def version_columns(table: OnlineTable) -> tuple[str, ...]:
@@ -188,11 +218,29 @@ def kept_keys(table: OnlineTable, read: pa.Table, stored: pa.Table) -> pa.Table:
     connection = duckdb.connect()
     try:
         connection.execute("SET TimeZone = 'UTC'")
-        connection.register(_READ, read)
+        connection.register(_READ, as_stored(read, stored.schema, table.keys))
         connection.register(_STORED, stored)
         return connection.sql(kept_keys_sql(table).sql("duckdb", unsupported_level=ErrorLevel.RAISE)).to_arrow_table()
     finally:
         connection.close()
+
+
+def as_stored(read: pa.Table, stored: pa.Schema, keys: Sequence[str]) -> pa.Table:
+    """The rows read with each key of the type it is stored as, converted as the COPY does: through
+    its text, so that a float32 0.1 is the double 0.1 the table holds, not 0.10000000149011612.
+
+    Example:
+        >>> read = pa.table({"k": pa.array([0.1], pa.float32())})
+        >>> as_stored(read, pa.schema([("k", pa.float64())]), ["k"]).column("k").to_pylist()
+        [0.1]
+    """
+    for key in keys:
+        want = stored.field(key).type
+        column = read.column(key)
+        if column.type != want:
+            through = pc.cast(column, pa.string()) if pa.types.is_floating(column.type) else column
+            read = read.set_column(read.schema.get_field_index(key), key, pc.cast(through, want))
+    return read
 
 
 def kept_keys_sql(table: OnlineTable) -> exp.Select:
@@ -250,7 +298,7 @@ def complete_beside(
     beaten = 0
     if kept.num_rows:
         beaten = int(pc.sum(kept.column(BEATEN)).as_py() or 0)
-        kept_table = exp.Table(this=exp.to_identifier(KEPT_TABLE, quoted=True))
+        kept_table = temporary_table(KEPT_TABLE)
         cursor.execute(exp.Drop(tables=[kept_table.copy()], kind="TABLE", exists=True).sql("postgres"))
         cursor.execute(create_table_sql(kept_table.copy(), kept.schema, temporary=True))
         copy_arrow(cursor, kept_table.copy(), kept)
