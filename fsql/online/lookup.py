@@ -240,10 +240,12 @@ class Plan:
     async lookups share it."""
 
     __slots__ = (
+        "_binders",
         "_checks",
         "_derived",
         "_fields",
         "_literals",
+        "_one_row_shape",
         "_shapes",
         "_views",
         "key_names",
@@ -288,6 +290,12 @@ class Plan:
         )
         # Derived values are computed at lookup time: PRESENT (a NULL from NULL inputs included), no event time.
         self._derived = tuple((d.view.name, tuple(f.output_name for f in d.features)) for d in request.derived)
+        # Per request field: its parameter, how to read it from a row, and the values it sends as they are.
+        self._binders = tuple(
+            (name, _binder(field)) for name, field in zip(self._fields, request.request_fields, strict=True)
+        )
+        # One entity row: every request field is one value (see `statement`).
+        self._one_row_shape = (tuple(True for _ in self._fields), HOIST_ROWS <= 1)
 
     def result(self, entity_rows: Sequence[Mapping[str, Any]], rows: list[Any]) -> LookupResult:
         """Split each row into its values and, per view, its statuses and event times."""
@@ -305,9 +313,10 @@ class Plan:
                     as_of=stamps[0] if is_aggregate and stamps else None,
                 )
             )
-        present, nothing = tuple(FeatureStatus.PRESENT for _ in rows), tuple(None for _ in rows)
-        for name, features in self._derived:
-            views.append(ViewLookup(name=name, features=features, statuses=present, event_timestamps=nothing))
+        if self._derived:
+            present, nothing = (FeatureStatus.PRESENT,) * len(rows), (None,) * len(rows)
+            for name, features in self._derived:
+                views.append(ViewLookup(name=name, features=features, statuses=present, event_timestamps=nothing))
         width, key_names = len(self.names), self.key_names
         return LookupResult(
             entities=tuple({name: entity[name] for name in key_names} for entity in entity_rows),
@@ -323,9 +332,21 @@ class Plan:
             CompileError: a row lacks a key or request field, or has a value of the wrong type.
         """
         params = self.bind(entity_rows)
-        if self.request.derived:
-            params.update(bind_request_fields(self.request, entity_rows))
+        if self._binders:
+            ready = self._ready_request_values(entity_rows)
+            params.update(ready if ready is not None else bind_request_fields(self.request, entity_rows))
         params["now"] = now or datetime.now(UTC)
+        return params
+
+    def _ready_request_values(self, entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+        """`bind_request_fields`'s result when every row has every field and each value can be sent as
+        it is (`_ready_values`' rule, with the per-field lookups made once per plan), else None."""
+        params: dict[str, Any] = {}
+        for name, binder in self._binders:
+            values = _ready_values(binder, entity_rows)
+            if values is None:
+                return None
+            params[name] = values
         return params
 
     def statement(self, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -341,14 +362,19 @@ class Plan:
         fields = self._fields
         if not fields:
             return self.sql, sent
-        scalars = tuple(one_value(params[name]) for name in fields)
-        if not any(scalars):
-            return self.sql, sent
         sent = dict(sent) if sent is params else sent
-        for name, single in zip(fields, scalars, strict=True):
-            if single:
+        if len(params["key_0"]) == 1:
+            for name in fields:
                 sent[name] = params[name][0]
-        shape = (scalars, len(params["key_0"]) >= HOIST_ROWS)
+            shape = self._one_row_shape
+        else:
+            scalars = tuple(one_value(params[name]) for name in fields)
+            if not any(scalars):
+                return self.sql, sent
+            for name, single in zip(fields, scalars, strict=True):
+                if single:
+                    sent[name] = params[name][0]
+            shape = (scalars, len(params["key_0"]) >= HOIST_ROWS)
         sql = self._shapes.get(shape)
         if sql is None:
             sql = self._shapes[shape] = lookup_sql(self.request, self.schema, self.keys, *shape)
@@ -520,7 +546,7 @@ def bind_request_fields(request: FeatureRequest, entity_rows: Sequence[Mapping[s
     """
     params: dict[str, Any] = {}
     for i, field in enumerate(request.request_fields):
-        ready = _ready_values(field, entity_rows)
+        ready = _ready_values(_binder(field), entity_rows)
         if ready is not None:
             params[f"req_{i}"] = ready
             continue
@@ -561,23 +587,34 @@ _SENT_AS_IS: dict[exp.DType, frozenset[type]] = {
 
 _TIMES = frozenset({datetime, type(None)})
 _TZINFO = attrgetter("tzinfo")
+_ZONED = {exp.DType.TIMESTAMPTZ: True, exp.DType.TIMESTAMP: False}
 
 
-def _ready_values(field: RequestField, entity_rows: Sequence[Mapping[str, Any]]) -> list[Any] | None:
+_Binder = tuple[Callable[[Mapping[str, Any]], Any], frozenset[type], bool | None]
+
+
+def _binder(field: RequestField) -> _Binder:
+    """How `_ready_values` reads a field: its getter, the types sent as they are, and for a time
+    field whether its values go as they are when all zoned (True) or all naive (False)."""
+    return itemgetter(field.name), _SENT_AS_IS.get(field.type, frozenset()), _ZONED.get(field.type)
+
+
+def _ready_values(binder: _Binder, entity_rows: Sequence[Mapping[str, Any]]) -> list[Any] | None:
     """The field's values when every row has it and all can be sent as they are, else None.
 
     Each check walks the values in C (map, set): at 100 rows a loop in Python was most of the
     binding's cost, which every derived lookup pays."""
+    getter, as_is, zoned = binder
     try:
-        values = list(map(itemgetter(field.name), entity_rows))
+        values = list(map(getter, entity_rows))
     except KeyError:
         return None
     kinds = set(map(type, values))
-    if kinds <= _SENT_AS_IS.get(field.type, frozenset()):
+    if kinds <= as_is:
         return values
-    if kinds <= _TIMES and field.type in (exp.DType.TIMESTAMPTZ, exp.DType.TIMESTAMP):
+    if kinds <= _TIMES and zoned is not None:
         zones = set(map(_TZINFO, filter(None, values)))  # a datetime is never false: the Nones left out
-        if (None not in zones) if field.type is exp.DType.TIMESTAMPTZ else zones <= {None}:
+        if (None not in zones) if zoned else zones <= {None}:
             return values  # a zoned time of a TIMESTAMP field is made naive UTC below
     return None
 
