@@ -12,6 +12,8 @@ import pyarrow.parquet as pq
 
 import fsql
 from fsql.build import BuildOptions
+from fsql.engines.duckdb import DuckDBEngine
+from fsql.online.materialize import MaterializeRequest, MaterializeResult, materialize_view
 
 DEFINITIONS = """
 entities:
@@ -146,3 +148,24 @@ def serving_client(app: Any) -> Any:
     http = TestClient(app, raise_server_exceptions=False)
     OPEN_CLIENTS.append(http.__enter__())
     return http
+
+
+def run_view(project: Path, end: datetime, **options: Any) -> MaterializeResult:
+    """One run of `driver_stats` as `fsql build` makes it, up to `end` (naive times are UTC);
+    `options` are MaterializeRequest's (start, rebuild_share, full_refresh, ...)."""
+    loaded = fsql.load_project(project)
+    target = loaded.config.target
+    assert target.online_url is not None
+    utc = {k: _utc(v) if isinstance(v, datetime) else v for k, v in options.items()}
+    request = MaterializeRequest(
+        loaded.definitions, "driver_stats", target.online_url, target.online_schema, end=_utc(end), **utc
+    )
+    engine = DuckDBEngine("duckdb:///:memory:", root=project)
+    try:
+        return materialize_view(request, engine, file_root=project)
+    finally:
+        engine.close()
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from online_helpers import DEFINITIONS, state, stored, t, write_project, write_rows
+from online_helpers import DEFINITIONS, run_view, state, stored, t, write_project, write_rows
 
 import fsql
 from fsql.engines.duckdb import DuckDBEngine
@@ -54,23 +54,7 @@ def batches(monkeypatch: pytest.MonkeyPatch) -> None:
 def run(
     project: Path, end: datetime, *, start: datetime | None = None, rebuild_share: float = 0.3
 ) -> MaterializeResult:
-    loaded = fsql.load_project(project)
-    target = loaded.config.target
-    assert target.online_url is not None
-    request = MaterializeRequest(
-        loaded.definitions,
-        "driver_stats",
-        target.online_url,
-        target.online_schema,
-        end=utc(end),  # type: ignore[arg-type]
-        start=utc(start),
-        rebuild_share=rebuild_share,
-    )
-    engine = DuckDBEngine("duckdb:///:memory:", root=project)
-    try:
-        return materialize_view(request, engine, file_root=project)
-    finally:
-        engine.close()
+    return run_view(project, end, start=start, rebuild_share=rebuild_share)
 
 
 def version(row: Row) -> tuple[datetime, datetime]:

@@ -16,12 +16,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from online_helpers import build, state, stored, t, write_project, write_rows
+from online_helpers import build, run_view, state, stored, t, write_project, write_rows
 
-import fsql
-from fsql.engines.duckdb import DuckDBEngine
 from fsql.online import materialize
-from fsql.online.materialize import MaterializeRequest, MaterializeResult, materialize_view
+from fsql.online.materialize import MaterializeResult
 
 # Text values that stress CSV: quotes, separators, line breaks, the empty string, NULL.
 LABELS = ["plain", 'say "hi"', "a,b", "two\nlines", "", None, "ünïcødé", "\\back\\slash"]
@@ -51,23 +49,7 @@ def expected(rows: list[tuple[Any, ...]]) -> dict[int, tuple[Any, ...]]:
 
 def run(project: Path, end: datetime, *, rebuild_share: float = 0.3, full_refresh: bool = False) -> MaterializeResult:
     """One run of the view as `fsql build` makes it, on the write path `rebuild_share` picks."""
-    loaded = fsql.load_project(project)
-    target = loaded.config.target
-    assert target.online_url is not None
-    request = MaterializeRequest(
-        loaded.definitions,
-        "driver_stats",
-        target.online_url,
-        target.online_schema,
-        end=end.replace(tzinfo=UTC),
-        rebuild_share=rebuild_share,
-        full_refresh=full_refresh,
-    )
-    engine = DuckDBEngine("duckdb:///:memory:", root=project)
-    try:
-        return materialize_view(request, engine, file_root=project)
-    finally:
-        engine.close()
+    return run_view(project, end, rebuild_share=rebuild_share, full_refresh=full_refresh)
 
 
 @pytest.fixture

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from online_helpers import DEFINITIONS, build, state, stored, t, write_project, write_rows
+from online_helpers import DEFINITIONS, build, run_view, state, stored, t, write_project, write_rows
 
-import fsql
-from fsql.online.materialize import MaterializeRequest, MaterializeResult, materialize_view
+from fsql.online.materialize import MaterializeResult
 
 UPSERT, REBUILD = 1e9, 0.0  # rebuild_share: never rebuild / always rebuild and swap
 PATHS = pytest.mark.parametrize("rebuild_share", [UPSERT, REBUILD], ids=["upsert", "rebuild"])
@@ -40,20 +39,7 @@ def utc(moment: datetime) -> datetime:
 
 def run(project: Path, end: datetime, rebuild_share: float = UPSERT) -> MaterializeResult:
     """One incremental run of the view, as `fsql build --end` does it, on the chosen write path."""
-    from fsql.engines.duckdb import DuckDBEngine
-
-    loaded = fsql.load_project(project)
-    url = loaded.config.target.online_url
-    assert url is not None
-    request = MaterializeRequest(
-        loaded.definitions,
-        "driver_stats",
-        url,
-        loaded.config.target.online_schema,
-        end=utc(end) if end.tzinfo is None else end,
-        rebuild_share=rebuild_share,
-    )
-    return materialize_view(request, DuckDBEngine("duckdb:///:memory:", root=project), file_root=project)
+    return run_view(project, end, rebuild_share=rebuild_share)
 
 
 @PATHS
