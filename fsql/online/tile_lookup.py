@@ -82,6 +82,10 @@ def _as_of_query(view: FeatureView, schema: str, now: exp.Expr) -> exp.Select:
         )
         .from_(table_ref(schema, STATE_TABLE))
         .where(exp.EQ(this=exp.column("view", quoted=True), expression=exp.Literal.string(view.name)))
+        # Computed once (OFFSET 0 keeps Postgres from pulling the subquery up): pulled up, as_of and
+        # answered are numeric EXTRACT/FLOOR work done again per row and per reference (every feature
+        # reads answered). The example's 2-view service, 100 entities: 865 -> 700 us a statement.
+        .offset(0)
     )
 
 
