@@ -46,7 +46,8 @@ from fsql.compile.strategy import strategy_for
 from fsql.engines.duckdb import DuckDBEngine
 from fsql.engines.postgres import conninfo, postgres_type
 from fsql.online import materialize
-from fsql.online.lookup import bind_keys, lookup_sql, request_keys
+from fsql.online.binding import bind_keys
+from fsql.online.lookup import lookup_sql, request_keys
 
 HERE = Path(__file__).resolve().parent
 RESULTS_MD = HERE / "ONLINE_RESULTS.md"

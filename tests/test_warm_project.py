@@ -14,7 +14,8 @@ from online_helpers import DEFINITIONS, build, online_url, t, write_project, wri
 
 import fsql
 from fsql.errors import CompileError
-from fsql.online.lookup import bind_keys, request_keys
+from fsql.online.binding import bind_keys
+from fsql.online.lookup import request_keys
 
 pytestmark = pytest.mark.postgres
 

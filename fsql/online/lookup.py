@@ -9,12 +9,11 @@ so the statuses (`fsql.online.result`) describe exactly the values read.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import lru_cache
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any
 
 from psycopg import OperationalError
@@ -25,10 +24,20 @@ from sqlglot.errors import ErrorLevel
 from fsql.compile.derived import project_derived
 from fsql.compile.latest import FEATURE_TS
 from fsql.compile.request import FeatureRequest, resolve_features
-from fsql.datatypes import INTEGER_RANGES, out_of_range, type_label
 from fsql.derived import RequestField
 from fsql.engines.postgres import conninfo
 from fsql.errors import CompileError, ProjectError
+from fsql.online.binding import (
+    INTEGER_KEYS,
+    array_literal,
+    bind_keys,
+    bind_request_fields,
+    fast_check,
+    field_binder,
+    one_value,
+    ready_values,
+    render_integer,
+)
 from fsql.online.result import FeatureStatus, LookupResult, ViewLookup
 from fsql.online.tables import table_ref
 from fsql.online.tile_lookup import answered_column, as_of_column, join_aggregate_view
@@ -36,19 +45,6 @@ from fsql.spec import Column, Definitions
 
 _REQUEST = "request"
 _ORDINAL = "_fsql_ordinal"
-
-# Python values a key of each type accepts.
-_ACCEPTS: dict[exp.DType, tuple[type, ...]] = {
-    exp.DType.BIGINT: (int,),
-    exp.DType.INT: (int,),
-    exp.DType.TEXT: (str,),
-    exp.DType.BOOLEAN: (bool,),
-    exp.DType.DOUBLE: (int, float),
-    exp.DType.FLOAT: (int, float),
-    exp.DType.DATE: (date,),
-    exp.DType.TIMESTAMP: (datetime,),
-    exp.DType.TIMESTAMPTZ: (datetime,),
-}
 
 
 class OnlineStore:
@@ -272,10 +268,10 @@ class Plan:
         self.keys_of: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
             getter if len(keys) > 1 else lambda row: (getter(row),)
         )
-        self._checks = tuple(_fast_check(key) for key in keys)
+        self._checks = tuple(fast_check(key) for key in keys)
         # The array parameters sent as literals (see `encode`): integer keys. Other keys' values are as
         # the caller gave them (psycopg adapts them); request fields go in binary (see `lookup_sql`).
-        self._literals = tuple((f"key_{i}", _integer) for i, k in enumerate(keys) if k.type in _INTEGER_KEYS)
+        self._literals = tuple((f"key_{i}", render_integer) for i, k in enumerate(keys) if k.type in INTEGER_KEYS)
         # Per view: its name, its features' output names, where its (event time, fresh) pair sits
         # in a row (after every value, as `lookup_sql` lays them out), and whether it aggregates.
         width = len(self.names)
@@ -292,7 +288,7 @@ class Plan:
         self._derived = tuple((d.view.name, tuple(f.output_name for f in d.features)) for d in request.derived)
         # Per request field: its parameter, how to read it from a row, and the values it sends as they are.
         self._binders = tuple(
-            (name, _binder(field)) for name, field in zip(self._fields, request.request_fields, strict=True)
+            (name, field_binder(field)) for name, field in zip(self._fields, request.request_fields, strict=True)
         )
         # One entity row: every request field is one value (see `statement`).
         self._one_row_shape = (tuple(True for _ in self._fields), HOIST_ROWS <= 1)
@@ -340,10 +336,10 @@ class Plan:
 
     def _ready_request_values(self, entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
         """`bind_request_fields`'s result when every row has every field and each value can be sent as
-        it is (`_ready_values`' rule, with the per-field lookups made once per plan), else None."""
+        it is (`ready_values`' rule, with the per-field lookups made once per plan), else None."""
         params: dict[str, Any] = {}
         for name, binder in self._binders:
-            values = _ready_values(binder, entity_rows)
+            values = ready_values(binder, entity_rows)
             if values is None:
                 return None
             params[name] = values
@@ -414,51 +410,6 @@ class Plan:
 # 2 rows 0.005 ms slower, 10 rows even, 100 rows 0.04 ms faster (0.95 -> 0.91 ms).
 HOIST_ROWS = 10
 
-_INTEGER_KEYS = frozenset({exp.DType.BIGINT, exp.DType.INT})
-
-# An integer as written in an array literal: int's own repr, so an IntEnum member is its number.
-_integer = int.__repr__
-
-
-def array_literal(values: list[Any], render: Callable[[Any], str]) -> str:
-    """`values` as a Postgres array literal, e.g. `{1,NULL,3}`, each value written by `render` in a
-    form that needs no quoting (no comma, brace, quote, backslash or space).
-
-    Example:
-        >>> array_literal([1, None, 3], int.__repr__)
-        '{1,NULL,3}'
-    """
-    if None in values:
-        return "{" + ",".join("NULL" if value is None else render(value) for value in values) + "}"
-    return "{" + ",".join(map(render, values)) + "}"
-
-
-def one_value(values: list[Any]) -> bool:
-    """Whether every row sends the same value, so that one scalar parameter can stand for them all.
-
-    Equal is not always the same value: -0.0 == 0.0, yet `x / 2` keeps the sign, so zeros must agree on
-    it too. (Values are checked and made uniform first: no bool among numbers, times made UTC-aware.)
-
-    Example:
-        >>> one_value([2.5, 2.5]), one_value([None, None]), one_value([0.0, -0.0]), one_value([1.0, None])
-        (True, True, False, False)
-    """
-    first = values[0]
-    if values.count(first) != len(values):
-        return False
-    if type(first) is float and first == 0.0:
-        sign = math.copysign(1.0, first)
-        return all(math.copysign(1.0, value) == sign for value in values)
-    return True
-
-
-def _fast_check(key: Column) -> tuple[frozenset[type], tuple[int, int] | None]:
-    """The exact Python types a key's quick path accepts, and an integer key's range."""
-    accepts = _ACCEPTS.get(key.type) if key.type else None
-    if accepts is None:
-        return frozenset(), None  # untyped or unusual: always the full check
-    return frozenset(accepts), INTEGER_RANGES.get(key.type) if key.type else None
-
 
 def _status(feature_ts: datetime | None, fresh: bool | None) -> FeatureStatus:
     if feature_ts is None:
@@ -518,133 +469,6 @@ def request_keys(request: FeatureRequest) -> tuple[Column, ...]:
         for key in view.view.join_keys:
             keys.setdefault(key.name, key)
     return tuple(keys.values())
-
-
-def bind_keys(keys: Sequence[Column], entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """One array parameter per key, after checking every row has every key, of its type and range."""
-    if not entity_rows:
-        raise CompileError("no entity rows given: pass at least one, e.g. {'driver_id': 1001}")
-    for index, row in enumerate(entity_rows):
-        for key in keys:
-            if key.name not in row:
-                raise CompileError(
-                    f"entity row {index + 1} lacks key '{key.name}'; the request needs "
-                    f"{', '.join(k.name for k in keys)}"
-                )
-            _check_key(index + 1, key, row[key.name])
-    return {f"key_{i}": [row[key.name] for row in entity_rows] for i, key in enumerate(keys)}
-
-
-def bind_request_fields(request: FeatureRequest, entity_rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """One array parameter per request field the derived features read, sent beside the keys in each row.
-
-    Values are checked as keys are (`_check_key` words the error) and made uniform for psycopg's
-    binary arrays: ints of a double field become floats, naive times are UTC.
-
-    Raises:
-        CompileError: a row lacks a request field, or has a value of the wrong type.
-    """
-    params: dict[str, Any] = {}
-    for i, field in enumerate(request.request_fields):
-        ready = _ready_values(_binder(field), entity_rows)
-        if ready is not None:
-            params[f"req_{i}"] = ready
-            continue
-        accepts = _ACCEPTS.get(field.type, (object,))
-        floats = float in accepts
-        values = []
-        for index, row in enumerate(entity_rows):
-            if field.name not in row:
-                readers = ", ".join(f"'{d.view.name}'" for d in request.derived if field in d.request_fields)
-                raise CompileError(
-                    f"entity row {index + 1} lacks request field '{field.name}' ({type_label(field.type)}), which "
-                    f"derived view {readers} reads: send it beside the keys, e.g. {{..., '{field.name}': ...}}"
-                )
-            value = row[field.name]
-            if value is not None:
-                if isinstance(value, bool) or not isinstance(value, accepts) or field.type in INTEGER_RANGES:
-                    _check_key(index + 1, Column(field.name, field.type), value, noun="request field")
-                if floats:
-                    value = float(value)
-                elif isinstance(value, datetime):
-                    value = _instant(value, field.type)
-            values.append(value)
-        params[f"req_{i}"] = values
-    return params
-
-
-# The exact Python types a request field's values may all have to be sent as they are: no
-# conversion, no range to check (ints of a double field, naive times of a zoned one and
-# integers take the per-value path below, which also words the errors).
-_SENT_AS_IS: dict[exp.DType, frozenset[type]] = {
-    exp.DType.DOUBLE: frozenset({float, type(None)}),
-    exp.DType.FLOAT: frozenset({float, type(None)}),
-    exp.DType.TEXT: frozenset({str, type(None)}),
-    exp.DType.BOOLEAN: frozenset({bool, type(None)}),
-    exp.DType.DATE: frozenset({date, type(None)}),
-}
-
-
-_TIMES = frozenset({datetime, type(None)})
-_TZINFO = attrgetter("tzinfo")
-_ZONED = {exp.DType.TIMESTAMPTZ: True, exp.DType.TIMESTAMP: False}
-
-
-_Binder = tuple[Callable[[Mapping[str, Any]], Any], frozenset[type], bool | None]
-
-
-def _binder(field: RequestField) -> _Binder:
-    """How `_ready_values` reads a field: its getter, the types sent as they are, and for a time
-    field whether its values go as they are when all zoned (True) or all naive (False)."""
-    return itemgetter(field.name), _SENT_AS_IS.get(field.type, frozenset()), _ZONED.get(field.type)
-
-
-def _ready_values(binder: _Binder, entity_rows: Sequence[Mapping[str, Any]]) -> list[Any] | None:
-    """The field's values when every row has it and all can be sent as they are, else None.
-
-    Each check walks the values in C (map, set): at 100 rows a loop in Python was most of the
-    binding's cost, which every derived lookup pays."""
-    getter, as_is, zoned = binder
-    try:
-        values = list(map(getter, entity_rows))
-    except KeyError:
-        return None
-    kinds = set(map(type, values))
-    if kinds <= as_is:
-        return values
-    if kinds <= _TIMES and zoned is not None:
-        zones = set(map(_TZINFO, filter(None, values)))  # a datetime is never false: the Nones left out
-        if (None not in zones) if zoned else zones <= {None}:
-            return values  # a zoned time of a TIMESTAMP field is made naive UTC below
-    return None
-
-
-def _instant(value: Any, type_: exp.DType) -> Any:
-    """Naive times are UTC, as everywhere in fsql, whatever the session's time zone."""
-    if not isinstance(value, datetime):
-        return value
-    if type_ is exp.DType.TIMESTAMPTZ and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    if type_ is exp.DType.TIMESTAMP and value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
-
-
-def _check_key(number: int, key: Column, value: Any, *, noun: str = "key") -> None:
-    if value is None:
-        return
-    accepts = _ACCEPTS.get(key.type, (object,)) if key.type else (object,)
-    if (isinstance(value, bool) and bool not in accepts) or not isinstance(value, accepts):
-        kind = type(value).__name__
-        raise CompileError(
-            f"entity row {number}: {noun} '{key.name}' is {type_label(key.type)}, not {kind} ({value!r})"
-        )
-    bounds = out_of_range(value, key.type)
-    if bounds is not None:
-        raise CompileError(
-            f"entity row {number}: key '{key.name}' is {type_label(key.type)}, which holds {bounds[0]} to "
-            f"{bounds[1]}; {value} is out of that range, so no entity has it: check the value"
-        )
 
 
 # A lookup by primary key has one good plan: plan it once, not at every call.
