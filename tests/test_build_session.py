@@ -137,6 +137,28 @@ def test_a_warm_project_builds_an_aggregate_view_again_without_compiling(
     warm.close()
 
 
+def test_a_warm_project_builds_a_latest_value_view_again_without_compiling(
+    project: Path, postgres_dsn: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warm = fsql.load_project(project)
+    assert build(warm, 2) == [("driver_stats", "success"), ("rider_stats", "success")]
+    latest = counted(monkeypatch, materialize, "compile_latest_rows")
+    states = counted(monkeypatch, materialize, "compile_source_state")
+    write_rows(project, [(1, t(1), None, 0.1, "a"), (2, t(1), None, 0.2, "b"), (1, t(2), None, 0.3, "c")])
+    assert build(warm, 3) == [("driver_stats", "success"), ("rider_stats", "success")]
+    assert (len(latest), len(states)) == (0, 0)
+    # The rows read with the kept query: driver 1's new row, driver 2's stored one kept.
+    assert stored(postgres_dsn, postgres_schema) == {
+        1: (0.3, "c", t(2).replace(tzinfo=UTC), None),
+        2: (0.2, "b", t(1).replace(tzinfo=UTC), None),
+    }
+    definitions = project / "definitions" / "defs.yml"
+    definitions.write_text(definitions.read_text().replace("ttl: 1d", "ttl: 2d"))
+    assert build(warm, 3) == [("driver_stats", "success"), ("rider_stats", "success")]
+    assert len(latest) == 2  # an edited definition is compiled anew, once per view
+    warm.close()
+
+
 def test_a_warm_build_checks_a_rewritten_source_file_again(project: Path) -> None:
     warm = fsql.load_project(project)
     assert build(warm, 2) == [("driver_stats", "success"), ("rider_stats", "success")]

@@ -153,7 +153,9 @@ def materialize_view(
         late = late_rows(previous, source) if window.start is not None else 0
         if late:
             window = window.everything(f"{late:,} late rows: re-read all rows")
-        rows_read, rows_written, note = _write(cursor, table, plan, stored_columns, request, offline, window, file_root)
+        rows_read, rows_written, note = _write(
+            cursor, table, plan, stored_columns, request, offline, window, file_root, cache
+        )
         if after_load is not None:
             after_load()
         if plan in (Plan.FULL_REFRESH, Plan.NEW_COLUMNS) or note.endswith(_REBUILT):
@@ -268,13 +270,14 @@ def _write(
     offline: OfflineEngine,
     window: ReadWindow,
     file_root: Any,
+    cache: WarmCache | None = None,
 ) -> tuple[int, int, str]:
     """Write the rows read; returns rows read, rows written and a note. Live tables are never altered."""
     if plan in (Plan.CREATE, Plan.FULL_REFRESH):
         # A table made in this transaction is empty and the rows are one per key: no upsert needed.
         name = table.name if plan is Plan.CREATE else table.new_name
         _create(cursor, table, name)
-        rows = _load_latest_rows(cursor, request, table.ref(name), offline, window, file_root)
+        rows = _load_latest_rows(cursor, request, table.ref(name), offline, window, file_root, cache=cache)
         cursor.execute(table.add_primary_key_sql(name))
         return rows, rows, ""
     # The rows read go straight into a table beside the live one (it stages them): a large run
@@ -282,12 +285,13 @@ def _write(
     # from it in place and drops it.
     _create(cursor, table, table.new_name)
     if offline.is_database(request.online_url):
-        return _write_in_database(cursor, table, plan, stored_columns, request, offline, window, file_root)
+        return _write_in_database(cursor, table, plan, stored_columns, request, offline, window, file_root, cache)
     stored_rows = 0 if plan is Plan.NEW_COLUMNS else _stored_rows(cursor, table)
     with StoredVersions(request.online_url, table) as stored:
         # A large run's stored versions are read while the COPY goes on, from the moment it is large.
         read = ReadVersions(table, large_from=request.rebuild_share * stored_rows, on_large=stored.start)
-        rows_read = _load_latest_rows(cursor, request, table.ref(table.new_name), offline, window, file_root, read)
+        destination = table.ref(table.new_name)
+        rows_read = _load_latest_rows(cursor, request, destination, offline, window, file_root, read, cache=cache)
         if plan is Plan.NEW_COLUMNS or (rows_read and read.large):
             try:
                 kept = kept_keys(table, read.table(), stored.result())
@@ -308,9 +312,11 @@ def _write_in_database(
     offline: OfflineEngine,
     window: ReadWindow,
     file_root: Any,
+    cache: WarmCache | None = None,
 ) -> tuple[int, int, str]:
     """`_write` when offline and online are one database: the rows never leave it, nor their versions."""
-    rows_read = _load_latest_rows(cursor, request, table.ref(table.new_name), offline, window, file_root)
+    destination = table.ref(table.new_name)
+    rows_read = _load_latest_rows(cursor, request, destination, offline, window, file_root, cache=cache)
     if plan is Plan.NEW_COLUMNS or (rows_read and rows_read >= request.rebuild_share * _stored_rows(cursor, table)):
         written = _merge_beside(cursor, table, stored_columns, rows_read)
         return rows_read, written, "" if plan is Plan.NEW_COLUMNS else _REBUILT
@@ -369,10 +375,17 @@ def _load_latest_rows(
     window: ReadWindow,
     file_root: Any,
     versions: ReadVersions | None = None,
+    *,
+    cache: WarmCache | None = None,
 ) -> int:
     """Fill `destination` with the latest row per entity in the window (COPY, or INSERT ... SELECT);
-    `versions` sees the rows COPYed on their way."""
-    query = compile_latest_rows(request.definitions, request.view, dialect=offline.dialect, file_root=file_root)
+    `versions` sees the rows COPYed on their way. The query is compiled once per definitions on a
+    warm project (`cache`), as the source-state query is."""
+    compile_query = partial(
+        compile_latest_rows, request.definitions, request.view, dialect=offline.dialect, file_root=file_root
+    )
+    key = (request.view, offline.dialect, str(file_root))
+    query = compile_query() if cache is None else cache.get_for(request.definitions, "latest_rows", key, compile_query)
     params = _only(window.params(), query.parameters)
     if offline.is_database(request.online_url):
         # Offline and online are the same database: the rows never pass through Python.
