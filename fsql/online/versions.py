@@ -213,9 +213,7 @@ def stored_versions_sql(table: OnlineTable) -> exp.Select:
 def kept_keys(table: OnlineTable, read: pa.Table, stored: pa.Table) -> pa.Table:
     """The keys of the stored rows to keep, with `BEATEN` true where the stored row beats the row
     read of its key, false where no row of its key was read. Compared in an in-memory DuckDB."""
-    import duckdb
-
-    connection = duckdb.connect()
+    connection = _comparing_cursor()
     try:
         connection.execute("SET TimeZone = 'UTC'")
         connection.register(_READ, as_stored(read, stored.schema, table.keys))
@@ -241,6 +239,23 @@ def as_stored(read: pa.Table, stored: pa.Schema, keys: Sequence[str]) -> pa.Tabl
             through = pc.cast(column, pa.string()) if pa.types.is_floating(column.type) else column
             read = read.set_column(read.schema.get_field_index(key), key, pc.cast(through, want))
     return read
+
+
+_comparing: Any = None  # one in-memory DuckDB for the process; each comparison on a cursor of its own
+_comparing_lock = threading.Lock()
+
+
+def _comparing_cursor() -> Any:
+    """A connection of its own (its registered tables its own) to the process's in-memory DuckDB:
+    a new database per comparison cost 20-27 ms, a cursor ~1 ms (a warm full update of 20k rows
+    compares in ~4 ms)."""
+    global _comparing
+    import duckdb
+
+    with _comparing_lock:
+        if _comparing is None:
+            _comparing = duckdb.connect()
+        return _comparing.cursor()
 
 
 def kept_keys_sql(table: OnlineTable) -> exp.Select:
