@@ -44,7 +44,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS_MD = HERE / "RESULTS.md"
 SECTION = "## Materialization at scale"
-DEFAULT_URL = os.environ.get("FSQL_BENCH_URL", "postgresql+psycopg://root@127.0.0.1:5432/wt_matscale")
+DEFAULT_URL = os.environ.get("FSQL_BENCH_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCHEMA = "fsql_matscale"
 VIEW = "driver_stats"
 T0, T1, T2 = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 7, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
