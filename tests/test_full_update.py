@@ -423,8 +423,14 @@ def test_a_double_key_read_from_a_float32_column_finds_its_stored_row(
     assert (result.rows_read, result.rows_written) == (4, 4)
 
 
+@pytest.mark.parametrize("queued", ["before the reader", "between the reader's statements"])
 def test_a_large_run_finishes_when_another_session_queues_an_exclusive_lock_on_the_live_table(
-    project: Path, postgres_dsn: str, postgres_schema: str, batches: None, monkeypatch: pytest.MonkeyPatch
+    project: Path,
+    postgres_dsn: str,
+    postgres_schema: str,
+    batches: None,
+    monkeypatch: pytest.MonkeyPatch,
+    queued: str,
 ) -> None:
     # The run reads the live table in its transaction (it counts the stored rows), so an ALTER TABLE,
     # VACUUM FULL or REINDEX asked for meanwhile queues behind the run; the reader of the stored
@@ -451,17 +457,30 @@ def test_a_large_run_finishes_when_another_session_queues_an_exclusive_lock_on_t
     real_start = versions.StoredVersions.start
 
     def start(self: versions.StoredVersions) -> None:
-        if locker.ident is not None:  # result() starts the reader too: once is enough
-            return real_start(self)
+        if locker.ident is None:  # result() starts the reader too: once is enough
+            queue_lock()
+        return real_start(self)
+
+    def queue_lock() -> None:
         locker.start()
         with psycopg.connect(postgres_dsn, autocommit=True) as watcher:
             while not watcher.execute(
                 f"SELECT count(*) FROM pg_locks WHERE relation = '{live}'::regclass AND NOT granted"
             ).fetchone()[0]:
                 threading.Event().wait(0.01)
-        return real_start(self)
 
-    monkeypatch.setattr(versions.StoredVersions, "start", start)
+    real_schema = versions.arrow_schema
+
+    def arrow_schema(description: Any) -> Any:
+        # The reader has read its columns (a first statement) and is about to COPY (a second).
+        if locker.ident is None:
+            queue_lock()
+        return real_schema(description)
+
+    if queued == "before the reader":
+        monkeypatch.setattr(versions.StoredVersions, "start", start)
+    else:
+        monkeypatch.setattr(versions, "arrow_schema", arrow_schema)
     result = run(project, t(4), start=EVERYTHING, rebuild_share=REBUILD)
     locker.join()
     assert outcome["lock"] != "timed out"
@@ -543,3 +562,15 @@ def test_a_table_of_the_users_named_like_fsqls_temporary_ones_is_never_dropped(
             (postgres_schema,),
         ).fetchall()
     assert [name for (name,) in tables] == ["_fsql_kept", "_fsql_stage", "_fsql_state"]
+
+
+def test_keys_that_cannot_be_compared_as_stored_leave_the_decision_to_postgres() -> None:
+    import pyarrow as pa
+
+    stored_schema = pa.schema([("k", pa.timestamp("us", tz="UTC"))])
+    # A nanosecond a COPY rounds to the microsecond, as Postgres does; arrow could only cut it.
+    read = pa.table({"k": pa.array([1_700_000_000_123_456_789], pa.timestamp("ns"))})
+    with pytest.raises(versions.CannotDecide):
+        versions.as_stored(read, stored_schema, ["k"])
+    whole = pa.table({"k": pa.array([1_700_000_000_123_456_000], pa.timestamp("ns"))})
+    assert versions.as_stored(whole, stored_schema, ["k"]).column("k").type == pa.timestamp("us", tz="UTC")

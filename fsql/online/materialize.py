@@ -56,7 +56,7 @@ from fsql.online.tables import (
     missing_columns,
     temporary_table,
 )
-from fsql.online.versions import Locked, ReadVersions, StoredVersions, complete_beside, kept_keys, stored_values
+from fsql.online.versions import CannotDecide, ReadVersions, StoredVersions, complete_beside, kept_keys, stored_values
 from fsql.spec import Definitions
 
 if TYPE_CHECKING:
@@ -295,7 +295,7 @@ def _write(
         if plan is Plan.NEW_COLUMNS or (rows_read and read.large):
             try:
                 kept = kept_keys(table, read.table(), stored.result())
-            except Locked:  # an exclusive lock is queued behind this run: decide under its own lock
+            except CannotDecide:  # e.g. an exclusive lock queued behind this run: decide in Postgres, under its lock
                 written = _merge_beside(cursor, table, stored_columns, rows_read)
             else:
                 written = complete_beside(cursor, table, stored_columns, kept, rows_read=rows_read)

@@ -80,7 +80,11 @@ class ReadVersions:
         return pa.Table.from_batches(self._parts, schema=self._schema)
 
 
-class Locked(Exception):
+class CannotDecide(Exception):
+    """The versions cannot be compared here: the run decides in Postgres instead."""
+
+
+class Locked(CannotDecide):
     """The reader of the stored versions could not take its lock on the live table in time."""
 
 
@@ -133,7 +137,9 @@ class StoredVersions:
         from psycopg import errors
 
         try:
-            with connect(self._url) as connection:
+            # One transaction: the lock its first statement takes holds through the COPY (a second
+            # statement would take it again, and could queue behind an exclusive lock asked meanwhile).
+            with connect(self._url, autocommit=False) as connection:
                 try:
                     with connection.cursor() as cursor:
                         cursor.execute(_SESSION)
@@ -197,9 +203,16 @@ def _copy_rows(connection: Any, statement: str) -> Iterator[bytes]:
 
 
 def _check(result: Any, expected: Any) -> None:
+    from psycopg import pq
+
     if result is None or result.status != expected:
         message = (result.error_message or b"").decode(errors="replace").strip() if result is not None else ""
+        if result is not None and result.error_field(pq.DiagnosticField.SQLSTATE) == _LOCK_NOT_AVAILABLE:
+            raise Locked(message)
         raise ExecutionError(message or "no result")
+
+
+_LOCK_NOT_AVAILABLE = b"55P03"
 
 
 def version_columns(table: OnlineTable) -> tuple[str, ...]:
@@ -227,6 +240,10 @@ def as_stored(read: pa.Table, stored: pa.Schema, keys: Sequence[str]) -> pa.Tabl
     """The rows read with each key of the type it is stored as, converted as the COPY does: through
     its text, so that a float32 0.1 is the double 0.1 the table holds, not 0.10000000149011612.
 
+    Raises:
+        CannotDecide: a key arrow cannot convert without losing what Postgres would round (an
+            integer past 2^53 as a double, a nanosecond time as microseconds).
+
     Example:
         >>> read = pa.table({"k": pa.array([0.1], pa.float32())})
         >>> as_stored(read, pa.schema([("k", pa.float64())]), ["k"]).column("k").to_pylist()
@@ -237,7 +254,11 @@ def as_stored(read: pa.Table, stored: pa.Schema, keys: Sequence[str]) -> pa.Tabl
         column = read.column(key)
         if column.type != want:
             through = pc.cast(column, pa.string()) if pa.types.is_floating(column.type) else column
-            read = read.set_column(read.schema.get_field_index(key), key, pc.cast(through, want))
+            try:
+                converted = pc.cast(through, want)  # safe: refuses what Postgres would round instead
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise CannotDecide(f"key '{key}' ({column.type}) as stored ({want}): {exc}") from None
+            read = read.set_column(read.schema.get_field_index(key), key, converted)
     return read
 
 
