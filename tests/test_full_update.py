@@ -574,3 +574,39 @@ def test_keys_that_cannot_be_compared_as_stored_leave_the_decision_to_postgres()
         versions.as_stored(read, stored_schema, ["k"])
     whole = pa.table({"k": pa.array([1_700_000_000_123_456_000], pa.timestamp("ns"))})
     assert versions.as_stored(whole, stored_schema, ["k"]).column("k").type == pa.timestamp("us", tz="UTC")
+
+
+@PATHS
+def test_a_double_key_read_from_an_integer_past_2_to_the_53_keeps_one_row_per_key(
+    tmp_path: Path, postgres_dsn: str, postgres_schema: str, rebuild_share: float
+) -> None:
+    # arrow will not turn 2^53 + 1 into a double (it would round); Postgres does, so the rebuild
+    # leaves the decision to Postgres and agrees with the upsert.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    definitions = DEFINITIONS.replace("{name: driver_id, type: bigint}", "{name: driver_id, type: double}")
+    project = write_project(tmp_path / "p", postgres_dsn, postgres_schema, definitions)
+
+    def write(label: str, day: int) -> None:
+        keys = [2**53 + 1, 5, 7]
+        table = pa.table(
+            {
+                "driver_id": pa.array(keys, pa.int64()),
+                "event_ts": pa.array([t(day)] * 3, pa.timestamp("us")),
+                "created_ts": pa.array([None] * 3, pa.timestamp("us")),
+                "rate": pa.array([0.1] * 3, pa.float64()),
+                "label": pa.array([label] * 3, pa.string()),
+            }
+        )
+        pq.write_table(table, project / "data" / "stats.parquet")
+
+    write("old", 2)
+    run(project, t(3))
+    write("new", 3)
+    result = run(project, t(4), start=EVERYTHING, rebuild_share=rebuild_share)
+    with psycopg.connect(postgres_dsn) as connection:
+        query = f'SELECT driver_id, label FROM "{postgres_schema}".driver_stats ORDER BY 1'
+        rows = connection.execute(query).fetchall()
+    assert rows == [(5.0, "new"), (7.0, "new"), (float(2**53), "new")]
+    assert (result.rows_read, result.rows_written) == (3, 3)
