@@ -153,9 +153,8 @@ def materialize_view(
         late = late_rows(previous, source) if window.start is not None else 0
         if late:
             window = window.everything(f"{late:,} late rows: re-read all rows")
-        rows_read, rows_written, note = _write(
-            cursor, table, plan, stored_columns, request, offline, window, file_root, cache
-        )
+        run = _Run(request, offline, window, file_root, cache)
+        rows_read, rows_written, note = _write(cursor, table, plan, stored_columns, run)
         if after_load is not None:
             after_load()
         if plan in (Plan.FULL_REFRESH, Plan.NEW_COLUMNS) or note.endswith(_REBUILT):
@@ -261,37 +260,40 @@ def _plan(cursor: Any, table: OnlineTable, full_refresh: bool) -> tuple[Plan, di
     return Plan.INCREMENTAL, columns
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What one run of a view reads and from where, handed down the write path as one."""
+
+    request: MaterializeRequest
+    offline: OfflineEngine
+    window: ReadWindow
+    file_root: Any
+    cache: WarmCache | None
+
+
 def _write(
-    cursor: Any,
-    table: OnlineTable,
-    plan: Plan,
-    stored_columns: dict[str, str],
-    request: MaterializeRequest,
-    offline: OfflineEngine,
-    window: ReadWindow,
-    file_root: Any,
-    cache: WarmCache | None = None,
+    cursor: Any, table: OnlineTable, plan: Plan, stored_columns: dict[str, str], run: _Run
 ) -> tuple[int, int, str]:
     """Write the rows read; returns rows read, rows written and a note. Live tables are never altered."""
     if plan in (Plan.CREATE, Plan.FULL_REFRESH):
         # A table made in this transaction is empty and the rows are one per key: no upsert needed.
         name = table.name if plan is Plan.CREATE else table.new_name
         _create(cursor, table, name)
-        rows = _load_latest_rows(cursor, request, table.ref(name), offline, window, file_root, cache=cache)
+        rows = _load_latest_rows(cursor, run, table.ref(name))
         cursor.execute(table.add_primary_key_sql(name))
         return rows, rows, ""
     # The rows read go straight into a table beside the live one (it stages them): a large run
     # completes it with the stored rows they do not beat and swaps it in; a small one upserts
     # from it in place and drops it.
     _create(cursor, table, table.new_name)
-    if offline.is_database(request.online_url):
-        return _write_in_database(cursor, table, plan, stored_columns, request, offline, window, file_root, cache)
+    request = run.request
+    if run.offline.is_database(request.online_url):
+        return _write_in_database(cursor, table, plan, stored_columns, run)
     stored_rows = 0 if plan is Plan.NEW_COLUMNS else _stored_rows(cursor, table)
     with StoredVersions(request.online_url, table) as stored:
         # A large run's stored versions are read while the COPY goes on, from the moment it is large.
         read = ReadVersions(table, large_from=request.rebuild_share * stored_rows, on_large=stored.start)
-        destination = table.ref(table.new_name)
-        rows_read = _load_latest_rows(cursor, request, destination, offline, window, file_root, read, cache=cache)
+        rows_read = _load_latest_rows(cursor, run, table.ref(table.new_name), read)
         if plan is Plan.NEW_COLUMNS or (rows_read and read.large):
             try:
                 kept = kept_keys(table, read.table(), stored.result())
@@ -304,20 +306,12 @@ def _write(
 
 
 def _write_in_database(
-    cursor: Any,
-    table: OnlineTable,
-    plan: Plan,
-    stored_columns: dict[str, str],
-    request: MaterializeRequest,
-    offline: OfflineEngine,
-    window: ReadWindow,
-    file_root: Any,
-    cache: WarmCache | None = None,
+    cursor: Any, table: OnlineTable, plan: Plan, stored_columns: dict[str, str], run: _Run
 ) -> tuple[int, int, str]:
     """`_write` when offline and online are one database: the rows never leave it, nor their versions."""
-    destination = table.ref(table.new_name)
-    rows_read = _load_latest_rows(cursor, request, destination, offline, window, file_root, cache=cache)
-    if plan is Plan.NEW_COLUMNS or (rows_read and rows_read >= request.rebuild_share * _stored_rows(cursor, table)):
+    rows_read = _load_latest_rows(cursor, run, table.ref(table.new_name))
+    share = run.request.rebuild_share
+    if plan is Plan.NEW_COLUMNS or (rows_read and rows_read >= share * _stored_rows(cursor, table)):
         written = _merge_beside(cursor, table, stored_columns, rows_read)
         return rows_read, written, "" if plan is Plan.NEW_COLUMNS else _REBUILT
     return rows_read, _upsert_beside(cursor, table), ""
@@ -367,24 +361,16 @@ def _ensure_schema(request: MaterializeRequest) -> None:
         ensure_schema_locked(connection, request.schema)
 
 
-def _load_latest_rows(
-    cursor: Any,
-    request: MaterializeRequest,
-    destination: exp.Table,
-    offline: OfflineEngine,
-    window: ReadWindow,
-    file_root: Any,
-    versions: ReadVersions | None = None,
-    *,
-    cache: WarmCache | None = None,
-) -> int:
+def _load_latest_rows(cursor: Any, run: _Run, destination: exp.Table, versions: ReadVersions | None = None) -> int:
     """Fill `destination` with the latest row per entity in the window (COPY, or INSERT ... SELECT);
     `versions` sees the rows COPYed on their way. The query is compiled once per definitions on a
-    warm project (`cache`), as the source-state query is."""
+    warm project (`run.cache`), as the source-state query is."""
+    request, offline, window, file_root = run.request, run.offline, run.window, run.file_root
     compile_query = partial(
         compile_latest_rows, request.definitions, request.view, dialect=offline.dialect, file_root=file_root
     )
     key = (request.view, offline.dialect, str(file_root))
+    cache = run.cache
     query = compile_query() if cache is None else cache.get_for(request.definitions, "latest_rows", key, compile_query)
     params = _only(window.params(), query.parameters)
     if offline.is_database(request.online_url):
