@@ -217,14 +217,35 @@ def fsql_side(project: Path, end: datetime, rows_per_batch: int) -> dict[str, An
     }
 
 
-def limit_side(url: str, parquet: Path, start: datetime | None, end: datetime, rows_per_batch: int) -> dict[str, Any]:
-    """The same rows, DuckDB -> arrow batches -> CSV -> COPY into a new table, then its key."""
-    import duckdb
+def copy_into_new_table(con: Any, table: str, reader: Any) -> int:
+    """A new table of the view's columns, filled by one COPY of `reader`'s batches as CSV (zoned times
+    written naive, read back as UTC by the session), in the caller's open transaction; returns the rows."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    table = f'"{SCHEMA}"."limit_copy"'
     columns = ", ".join(f'"{name}" {kind}' for name, kind in TYPES.items())
+    options = pacsv.WriteOptions(include_header=False)
+    rows = 0
+    con.autocommit = False
+    con.execute(f"CREATE TABLE {table} ({columns})")
+    with con.cursor() as cursor, cursor.copy(f"COPY {table} FROM STDIN (FORMAT csv)") as copy:
+        for batch in reader:
+            data = pa.Table.from_batches([batch])
+            for index, field in enumerate(data.schema):
+                if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+                    data = data.set_column(index, field.name, data.column(index).cast(pa.timestamp(field.type.unit)))
+            buffer = io.BytesIO()
+            pacsv.write_csv(data, buffer, options)
+            copy.write(buffer.getbuffer())
+            rows += data.num_rows
+    return rows
+
+
+def limit_side(url: str, parquet: Path, start: datetime | None, end: datetime, rows_per_batch: int) -> dict[str, Any]:
+    """The same rows, DuckDB -> arrow batches -> CSV -> COPY into a new table, then its key."""
+    import duckdb
+
+    table = f'"{SCHEMA}"."limit_copy"'
     select = ", ".join('event_ts AS "feature_ts"' if c == "event_ts" else f'"{c}"' for c in COLUMNS)
     where = "event_ts <= $end" + (" AND event_ts > $start" if start else "")
     params: dict[str, Any] = {"end": end, **({"start": start} if start else {})}
@@ -236,22 +257,8 @@ def limit_side(url: str, parquet: Path, start: datetime | None, end: datetime, r
     reader = db.sql(f"SELECT {select} FROM read_parquet('{parquet}') WHERE {where}", params=params).to_arrow_reader(
         rows_per_batch
     )
-    rows = 0
-    options = pacsv.WriteOptions(include_header=False)
     with pg(url) as con:
-        con.autocommit = False
-        con.execute(f"CREATE TABLE {table} ({columns})")
-        with con.cursor() as cursor, cursor.copy(f"COPY {table} FROM STDIN (FORMAT csv)") as copy:
-            for batch in reader:
-                data = pa.Table.from_batches([batch])
-                for index, field in enumerate(data.schema):
-                    if pa.types.is_timestamp(field.type) and field.type.tz is not None:
-                        naive = data.column(index).cast(pa.timestamp(field.type.unit))
-                        data = data.set_column(index, field.name, naive)
-                buffer = io.BytesIO()
-                pacsv.write_csv(data, buffer, options)
-                copy.write(buffer.getbuffer())
-                rows += data.num_rows
+        rows = copy_into_new_table(con, table, reader)
         copied = time.perf_counter() - started
         con.execute(f'ALTER TABLE {table} ADD PRIMARY KEY ("driver_id")')
         con.commit()
@@ -304,11 +311,8 @@ def stored_versions(url: str) -> Any:
 def limit_checked_side(url: str, parquet: Path, start: datetime | None, end: datetime, rows_per_batch: int) -> dict:
     """The limit with the never-back-in-time check: stored versions out, an anti-join in DuckDB, COPY in, key."""
     import duckdb
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
 
     table = f'"{SCHEMA}"."limit_checked"'
-    columns = ", ".join(f'"{name}" {kind}' for name, kind in TYPES.items())
     select = ", ".join('event_ts::TIMESTAMPTZ AS "feature_ts"' if c == "event_ts" else f'"{c}"' for c in COLUMNS)
     where = "event_ts <= $end" + (" AND event_ts > $start" if start else "")
     params: dict[str, Any] = {"end": end, **({"start": start} if start else {})}
@@ -329,23 +333,8 @@ def limit_checked_side(url: str, parquet: Path, start: datetime | None, end: dat
         f"ANTI JOIN stored s ON r.driver_id = s.driver_id AND ({beats})"
     )
     reader = db.sql(sql, params=params).to_arrow_reader(rows_per_batch)
-    rows = 0
-    options = pacsv.WriteOptions(include_header=False)
     with pg(url) as con:
-        con.autocommit = False
-        con.execute(f"CREATE TABLE {table} ({columns})")
-        with con.cursor() as cursor, cursor.copy(f"COPY {table} FROM STDIN (FORMAT csv)") as copy:
-            for batch in reader:
-                data = pa.Table.from_batches([batch])
-                for index, field in enumerate(data.schema):
-                    if pa.types.is_timestamp(field.type) and field.type.tz is not None:
-                        data = data.set_column(
-                            index, field.name, data.column(index).cast(pa.timestamp(field.type.unit))
-                        )
-                buffer = io.BytesIO()
-                pacsv.write_csv(data, buffer, options)
-                copy.write(buffer.getbuffer())
-                rows += data.num_rows
+        rows = copy_into_new_table(con, table, reader)
         con.execute(f'ALTER TABLE {table} ADD PRIMARY KEY ("driver_id")')
         con.commit()
     seconds = time.perf_counter() - started
